@@ -1,0 +1,3 @@
+from badkv.cli import main
+
+main()

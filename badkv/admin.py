@@ -1,0 +1,40 @@
+"""The ``/admin`` blueprint: stats, metrics, members, health and readiness."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _node():
+    return current_app.extensions["badkv_node"]
+
+
+@bp.get("/stats")
+def stats():
+    return jsonify({**_node().stats(), "requests": current_app.extensions["badkv_metrics"].request_counts()})
+
+
+@bp.get("/metrics")
+def metrics():
+    body = current_app.extensions["badkv_metrics"].exposition()
+    return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")
+
+
+@bp.get("/members")
+def members():
+    return jsonify(_node().members())
+
+
+@bp.get("/health")
+def health():
+    return jsonify({"status": "ok", "node": _node().name})
+
+
+@bp.get("/ready")
+def ready():
+    is_ready, reason = _node().readiness()
+    response = jsonify({"ready": is_ready, "reason": reason, "node": _node().name})
+    response.status_code = 200 if is_ready else 503
+    return response

@@ -1,0 +1,193 @@
+"""The public ``/api/v1`` blueprint: keys and take.
+
+Every path and query parameter is validated here, once, at the edge; views
+are guard clauses followed by one Node call.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from badkv.errors import (InvalidName, InvalidParameter, InvalidTenant, InvalidTimestamp, NotLeader,
+                          TooLarge)
+from badkv.store import Record
+from badkv.sync import record_to_json
+from badkv.transport import FORWARDED_BY
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+MAX_NAME_BYTES = 1024
+MAX_TIMESTAMP = 2 ** 63
+CONSISTENCY_LEVELS = ("local", "leader", "linearizable")
+DEFAULT_TAKE_LIMIT = 1000
+MAX_TAKE_LIMIT = 10000
+
+
+def _node():
+    return current_app.extensions["badkv_node"]
+
+
+def parse_tenant(tenant: str) -> str:
+    if not TENANT_PATTERN.match(tenant):
+        raise InvalidTenant("tenant must be 1-128 characters of letters, digits, '.', '_' or '-'")
+    return tenant
+
+
+def parse_name(name: str) -> str:
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if not 1 <= size <= MAX_NAME_BYTES:
+        raise InvalidName(f"name must be 1-{MAX_NAME_BYTES} bytes of UTF-8")
+    if CONTROL_CHARACTERS.search(name) or "/" in name:
+        raise InvalidName("name must not contain '/' or control characters")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidName("name must be valid UTF-8") from None
+    return name
+
+
+def parse_timestamp(text: str, what: str = "timestamp") -> int:
+    """A count of nanoseconds since the epoch, 0 <= t < 2^63."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) >= MAX_TIMESTAMP:
+        raise InvalidTimestamp(f"{what} must be an integer count of nanoseconds, 0 <= t < 2^63")
+    return int(text)
+
+
+def _query_int(name: str, default, low: int, high: int):
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidParameter(f"{name} must be an integer from {low} to {high}")
+    return int(text)
+
+
+def _read_timeout():
+    text = request.args.get("timeout")
+    if text is None:
+        return None
+    limit = current_app.config["BADKV"].max_read_timeout
+    try:
+        seconds = float(text.removesuffix("s"))
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= limit:
+        raise InvalidParameter(f"timeout must be a number of seconds from 0 to {limit:g}")
+    return seconds
+
+
+def _record_headers(record: Record) -> dict:
+    return {"X-Badkv-Timestamp": str(record.timestamp), "X-Badkv-Revision": str(record.revision),
+            "ETag": f'"{record.revision}"'}
+
+
+def _if_match() -> int | None:
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    text = header.strip().removeprefix("W/").strip('"')
+    if not text.isascii() or not text.isdigit():
+        raise InvalidParameter('If-Match must be a quoted revision, e.g. "1700000000000000000"')
+    return int(text)
+
+
+def _if_none_match() -> bool:
+    header = request.headers.get("If-None-Match")
+    if header is None:
+        return False
+    if header.strip() != "*":
+        raise InvalidParameter("If-None-Match supports only *")
+    return True
+
+
+def _forward_to_leader() -> Response:
+    """Relay this request to the leader, once: a request already forwarded is never passed on."""
+    node = _node()
+    if request.headers.get(FORWARDED_BY):
+        raise NotLeader("this node is not the leader; the request was already forwarded once",
+                        leader=node.core.leader)
+    headers = {k: v for k, v in request.headers.items()
+               if k.lower() in ("content-type", "if-match", "if-none-match")}
+    status, relayed, body = node.forward(request.method, request.path, request.query_string,
+                                         request.get_data(), headers)
+    return Response(body, status=status, headers=relayed)
+
+
+@bp.get("/keys/<tenant>/<name>")
+def get_key(tenant: str, name: str):
+    parse_tenant(tenant)
+    parse_name(name)
+    consistency = request.args.get("consistency", "local")
+    if consistency not in CONSISTENCY_LEVELS:
+        raise InvalidParameter("consistency must be one of local, leader, linearizable")
+    min_revision = _query_int("min_revision", None, 0, MAX_TIMESTAMP - 1)
+    timeout = _read_timeout()
+    node = _node()
+    if consistency != "local" and not node.is_leader:
+        return _forward_to_leader()
+    record = node.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
+    return Response(record.value, status=200, mimetype="application/octet-stream",
+                    headers=_record_headers(record))
+
+
+@bp.post("/keys/<tenant>/<name>", defaults={"timestamp": None})
+@bp.post("/keys/<tenant>/<name>/<timestamp>")
+def put_key(tenant: str, name: str, timestamp: str | None):
+    return _write("put", tenant, name, timestamp)
+
+
+@bp.delete("/keys/<tenant>/<name>", defaults={"timestamp": None})
+@bp.delete("/keys/<tenant>/<name>/<timestamp>")
+def delete_key(tenant: str, name: str, timestamp: str | None):
+    return _write("delete", tenant, name, timestamp)
+
+
+def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
+    parse_tenant(tenant)
+    parse_name(name)
+    timestamp = None if timestamp_text is None else parse_timestamp(timestamp_text)
+    limit = current_app.config["BADKV"].max_value_size
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"the value is larger than the limit of {limit} bytes", limit=limit)
+    value = request.get_data(cache=True) if op == "put" else b""
+    if len(value) > limit:
+        raise TooLarge(f"the value is larger than the limit of {limit} bytes", limit=limit)
+    if_match, if_none_match = _if_match(), _if_none_match()
+    node = _node()
+    if not node.is_leader:
+        return _forward_to_leader()
+    record = node.write(op, tenant, name, value, timestamp, if_match, if_none_match)
+    response = jsonify({"tenant": tenant, "name": name, "timestamp": record.timestamp,
+                        "revision": record.revision})
+    response.status_code = 202
+    response.headers.update(_record_headers(record))
+    return response
+
+
+@bp.get("/take/<timestamp>")
+def take(timestamp: str):
+    since = parse_timestamp(timestamp)
+    limit = _query_int("limit", DEFAULT_TAKE_LIMIT, 1, MAX_TAKE_LIMIT)
+    tenant = request.args.get("tenant")
+    if tenant is not None:
+        parse_tenant(tenant)
+    records, next_cursor, revision = _node().take(since, limit, tenant)
+    return jsonify({"records": [record_to_json(r) for r in records], "next": next_cursor,
+                    "revision": revision})
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3 description of the public and admin API (kept true by tests/test_openapi.py)."""
+    return current_app.response_class(_openapi_text(), mimetype="application/json")
+
+
+@functools.cache
+def _openapi_text() -> bytes:
+    return (Path(__file__).parent / "openapi.json").read_bytes()

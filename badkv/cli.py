@@ -1,0 +1,59 @@
+"""The ``badkv`` server command: flags and ``BADKV_*`` environment -> Config -> gunicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from badkv import __version__
+from badkv.config import OPTIONS, Config, parse_bool
+from badkv.errors import ConfigError
+
+BOOLEAN_FLAGS = {"in_memory", "repair"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Reports a usage error as one line and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} -h)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="badkv", allow_abbrev=False,
+        description="Run one badkv node. Flags take one dash or two (-name or --name); "
+                    "every flag can also be set as BADKV_<FLAG> in the environment, e.g. BADKV_NAME.",
+        epilog="example: badkv -name badkv1 -listen 127.0.0.1:10001 "
+               "-cluster badkv1=127.0.0.1:10001,badkv2=127.0.0.1:10002,badkv3=127.0.0.1:10003")
+    for option in OPTIONS:
+        flags = (f"-{option.flag}", f"--{option.flag}")
+        text = f"{option.help} [env {option.env}]"
+        if option.field in BOOLEAN_FLAGS:
+            parser.add_argument(*flags, dest=option.field, action="store_const", const=True, default=None, help=text)
+        else:
+            parser.add_argument(*flags, dest=option.field, metavar=option.metavar or None, help=text)
+    parser.add_argument("-version", "--version", action="version", version=f"badkv {__version__}")
+    return parser
+
+
+def parse_config(argv: list[str], environ: dict[str, str]) -> Config:
+    """Flags over environment; raises SystemExit(2) with one line on any mistake."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return Config.from_sources(vars(args), environ=environ)
+    except ConfigError as error:
+        parser.exit(2, f"badkv: {error}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_config(sys.argv[1:] if argv is None else argv, dict(os.environ))
+    from badkv.serving import BadkvApplication, configure_logging
+
+    configure_logging(config)
+    BadkvApplication(config).run()
+
+
+__all__ = ["main", "parse_config", "parse_bool"]

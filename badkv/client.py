@@ -1,0 +1,102 @@
+"""A small Python client for badkv's HTTP API, used by badkvctl, tests and benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import requests
+
+
+class ClientError(Exception):
+    """The server answered with an error (``status`` and ``code`` set) or could not be reached (status 0)."""
+
+    def __init__(self, status: int, code: str, message: str, body: dict | None = None):
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body or {}
+
+
+@dataclass
+class Value:
+    value: bytes
+    timestamp: int
+    revision: int
+
+
+class Client:
+    """Talks to one node (any node: followers forward writes to the leader)."""
+
+    def __init__(self, endpoint: str = "http://127.0.0.1:10001", timeout: float = 10.0):
+        self.endpoint = endpoint.rstrip("/") if "://" in endpoint else "http://" + endpoint.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.trust_env = False
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, self.endpoint + path, **kwargs)
+        except requests.RequestException as error:
+            raise ClientError(0, "unreachable", f"{self.endpoint}: {error.__class__.__name__}") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise ClientError(response.status_code, body.get("error", "error"), body.get("message", ""), body)
+            except ValueError:
+                raise ClientError(response.status_code, "error", response.text[:200]) from None
+        return response
+
+    @staticmethod
+    def _key_path(tenant: str, name: str, timestamp: int | None = None) -> str:
+        path = f"/api/v1/keys/{quote(tenant, safe='')}/{quote(name, safe='')}"
+        return path if timestamp is None else f"{path}/{timestamp}"
+
+    def get(self, tenant: str, name: str, *, consistency: str | None = None, min_revision: int | None = None,
+            timeout: float | None = None) -> Value:
+        params = {k: v for k, v in (("consistency", consistency), ("min_revision", min_revision),
+                                    ("timeout", timeout)) if v is not None}
+        response = self._request("GET", self._key_path(tenant, name), params=params)
+        return Value(response.content, int(response.headers["X-Badkv-Timestamp"]),
+                     int(response.headers["X-Badkv-Revision"]))
+
+    def put(self, tenant: str, name: str, value: bytes, *, timestamp: int | None = None,
+            if_match: int | None = None, if_none_match: bool = False) -> dict:
+        headers = {"Content-Type": "application/octet-stream"}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"'
+        if if_none_match:
+            headers["If-None-Match"] = "*"
+        return self._request("POST", self._key_path(tenant, name, timestamp), data=value, headers=headers).json()
+
+    def delete(self, tenant: str, name: str, *, timestamp: int | None = None, if_match: int | None = None) -> dict:
+        headers = {"If-Match": f'"{if_match}"'} if if_match is not None else {}
+        return self._request("DELETE", self._key_path(tenant, name, timestamp), headers=headers).json()
+
+    def take(self, since: int = 0, *, limit: int | None = None, tenant: str | None = None) -> dict:
+        params = {k: v for k, v in (("limit", limit), ("tenant", tenant)) if v is not None}
+        return self._request("GET", f"/api/v1/take/{since}", params=params).json()
+
+    def take_all(self, *, tenant: str | None = None, limit: int = 1000) -> list[dict]:
+        """Every record from revision 0 on, paging with the ``next`` cursor."""
+        records, cursor = [], 0
+        while True:
+            page = self.take(cursor, limit=limit, tenant=tenant)
+            records.extend(page["records"])
+            cursor = page["next"]
+            if len(page["records"]) < limit:
+                return records
+
+    def stats(self) -> dict:
+        return self._request("GET", "/admin/stats").json()
+
+    def members(self) -> list[dict]:
+        return self._request("GET", "/admin/members").json()
+
+    def ready(self) -> dict:
+        return self._request("GET", "/admin/ready").json()
+
+    def close(self) -> None:
+        self.session.close()

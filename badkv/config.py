@@ -1,0 +1,214 @@
+"""Node configuration: one frozen dataclass, its defaults, its sources and its checks.
+
+Every setting is declared once in ``OPTIONS``; the command line (``cli.py``),
+the ``BADKV_*`` environment and ``gunicorn.conf.py`` all go through
+``Config.from_sources`` so there is exactly one path from user input to a
+validated ``Config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from badkv.errors import ConfigError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+ENV_PREFIX = "BADKV_"
+
+
+def parse_address(text: str, what: str = "address") -> tuple[str, int]:
+    """Split ``host:port``; raise ConfigError with a sentence a user understands."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ConfigError(f"{what} {text!r} is not of the form host:port")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ConfigError(f"{what} {text!r} has a port outside 1-65535")
+    return host.strip("[]"), port
+
+
+def parse_cluster(text: str) -> tuple[tuple[str, str], ...]:
+    """Parse ``n1=host:port,n2=host:port`` into ordered (name, address) pairs."""
+    members = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, address = part.partition("=")
+        if not sep:
+            raise ConfigError(f"cluster member {part!r} is not of the form name=host:port")
+        parse_address(address, f"cluster member {name!r} address")
+        members.append((name.strip(), address.strip()))
+    return tuple(members)
+
+
+def parse_bool(text: str) -> bool:
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{text!r} is not a boolean (use true or false)")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its Config field, its type parser and its help text."""
+
+    field: str
+    parse: Callable[[str], object]
+    help: str
+    metavar: str = ""
+
+    @property
+    def flag(self) -> str:
+        return self.field.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.field.upper()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one badkv node needs to know; build with ``from_sources``."""
+
+    name: str = ""
+    listen: str = "127.0.0.1:10001"
+    cluster: tuple[tuple[str, str], ...] = ()
+    acks: str = "all"
+    threads: int = 8
+    max_value_size: int = 1 << 20
+    data_dir: str = ""
+    in_memory: bool = False
+    write_timeout: float = 5.0
+    read_timeout: float = 5.0
+    max_read_timeout: float = 60.0
+    isr_timeout: float = 2.0
+    heartbeat_interval: float = 0.2
+    peer_timeout: float = 1.0
+    sync_interval: float = 10.0
+    max_batch_entries: int = 2000
+    snapshot_entries: int = 100_000
+    repair: bool = False
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_sources(cls, values: Mapping[str, object] | None = None,
+                     environ: Mapping[str, str] | None = None) -> "Config":
+        """Build from flag values (highest priority) over ``BADKV_*`` environment values, then validate."""
+        settings: dict[str, object] = {}
+        for option in OPTIONS:
+            if environ and option.env in environ:
+                settings[option.field] = _parse_option(option, environ[option.env], option.env)
+        for key, value in (values or {}).items():
+            if value is None:
+                continue
+            option = OPTION_BY_FIELD[key]
+            settings[key] = _parse_option(option, value, "-" + option.flag) if isinstance(value, str) else value
+        config = cls(**settings)
+        return config.validate()
+
+    def validate(self) -> "Config":
+        """Check every setting and fill derived defaults; return the finished Config."""
+        if not self.name:
+            raise ConfigError("a node name is required (-name or BADKV_NAME)")
+        if not NAME_PATTERN.match(self.name):
+            raise ConfigError(f"node name {self.name!r} must be 1-63 characters of letters, digits, '.', '_' or '-'")
+        parse_address(self.listen, "listen address")
+        cluster = self.cluster or ((self.name, self.listen),)
+        names = [name for name, _ in cluster]
+        if len(set(names)) != len(names):
+            raise ConfigError("cluster member names must be unique")
+        if len({address for _, address in cluster}) != len(cluster):
+            raise ConfigError("cluster member addresses must be unique")
+        for name in names:
+            if not NAME_PATTERN.match(name):
+                raise ConfigError(f"cluster member name {name!r} is not a valid node name")
+        if self.name not in names:
+            raise ConfigError(f"this node's name {self.name!r} is not in the cluster list")
+        if len(cluster) not in (1, 3, 5):
+            raise ConfigError(f"a cluster has 1, 3 or 5 members, not {len(cluster)}")
+        if self.acks not in ("all", "majority"):
+            raise ConfigError("acks must be 'all' or 'majority'")
+        if self.threads < 1:
+            raise ConfigError("threads must be at least 1")
+        if self.max_value_size < 1:
+            raise ConfigError("max value size must be at least 1 byte")
+        for name in ("write_timeout", "read_timeout", "max_read_timeout", "isr_timeout",
+                     "heartbeat_interval", "peer_timeout", "sync_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name.replace('_', ' ')} must be positive")
+        if self.isr_timeout < 3 * self.heartbeat_interval:
+            raise ConfigError("isr timeout must be at least 3x the heartbeat interval")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ConfigError("log level must be one of debug, info, warning, error")
+        data_dir = self.data_dir or f"./data/{self.name}"
+        return dataclasses.replace(self, cluster=tuple(cluster), data_dir=data_dir,
+                                   log_level=self.log_level.lower())
+
+    @property
+    def host(self) -> str:
+        return parse_address(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return parse_address(self.listen)[1]
+
+    @property
+    def leader_name(self) -> str:
+        """The statically known leader: the first member listed in the cluster."""
+        return self.cluster[0][0]
+
+    @property
+    def peers(self) -> dict[str, str]:
+        """The other members, name -> address, in cluster order."""
+        return {name: address for name, address in self.cluster if name != self.name}
+
+    def address_of(self, name: str) -> str:
+        return dict(self.cluster)[name]
+
+
+def _parse_option(option: Option, value: object, source: str) -> object:
+    try:
+        return option.parse(str(value))
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    except ValueError:
+        raise ConfigError(f"{source}: {value!r} is not a valid {option.metavar or 'value'}") from None
+
+
+def _size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.strip().lower().removesuffix("ib").removesuffix("b")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("name", str, "this node's unique name, e.g. badkv1 (required)", "NAME"),
+    Option("listen", str, "host:port to serve HTTP on (default 127.0.0.1:10001)", "HOST:PORT"),
+    Option("cluster", parse_cluster, "all members as name=host:port,...; the first is the leader "
+           "(default: this node alone)", "N=HOST:PORT,..."),
+    Option("acks", str, "when a write is acknowledged: 'all' in-sync members applied it (default) "
+           "or 'majority' committed it", "all|majority"),
+    Option("threads", int, "request threads in the gunicorn worker (default 8)", "N"),
+    Option("max_value_size", _size, "largest value accepted, bytes or with k/m suffix (default 1m)", "BYTES"),
+    Option("data_dir", str, "where the write-ahead log and snapshots live (default ./data/NAME)", "DIR"),
+    Option("in_memory", parse_bool, "keep nothing on disk", "BOOL"),
+    Option("write_timeout", float, "seconds a write waits for replication before 504 (default 5)", "SECONDS"),
+    Option("read_timeout", float, "default seconds a min_revision read waits (default 5)", "SECONDS"),
+    Option("max_read_timeout", float, "largest ?timeout= a client may ask for (default 60)", "SECONDS"),
+    Option("isr_timeout", float, "seconds without an answer before a follower leaves the in-sync set "
+           "(default 2)", "SECONDS"),
+    Option("heartbeat_interval", float, "seconds between leader heartbeats (default 0.2)", "SECONDS"),
+    Option("peer_timeout", float, "seconds for one call to another node (default 1)", "SECONDS"),
+    Option("sync_interval", float, "seconds between take syncs from the leader (default 10)", "SECONDS"),
+    Option("max_batch_entries", int, "most log entries in one append call (default 2000)", "N"),
+    Option("snapshot_entries", int, "log entries between snapshots (default 100000)", "N"),
+    Option("repair", parse_bool, "truncate a corrupt write-ahead log at the first bad record", "BOOL"),
+    Option("log_level", str, "debug, info, warning or error (default info)", "LEVEL"),
+)
+OPTION_BY_FIELD = {option.field: option for option in OPTIONS}

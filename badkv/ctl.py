@@ -1,0 +1,93 @@
+"""``badkvctl``: a shell client for any badkv node.
+
+Exit status: 0 success, 1 key not found, 2 usage error, 3 the server refused
+the request (its JSON error is printed), 4 the node could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from badkv.client import Client, ClientError
+
+EXIT_NOT_FOUND, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE = 1, 2, 3, 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="badkvctl", description="Talk to a badkv cluster through any node.")
+    parser.add_argument("--endpoint", "-e", default=os.environ.get("BADKV_ENDPOINT", "http://127.0.0.1:10001"),
+                        help="node to talk to (env BADKV_ENDPOINT, default http://127.0.0.1:10001)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    get = commands.add_parser("get", help="print a key's value")
+    get.add_argument("tenant")
+    get.add_argument("name")
+    get.add_argument("--consistency", choices=("local", "leader", "linearizable"))
+    get.add_argument("--min-revision", type=int)
+    get.add_argument("--verbose", "-v", action="store_true", help="also print timestamp and revision to stderr")
+    put = commands.add_parser("put", help="store a value (from the argument, or stdin with -)")
+    put.add_argument("tenant")
+    put.add_argument("name")
+    put.add_argument("value", help="the value, or - to read it from stdin")
+    put.add_argument("--timestamp", type=int)
+    put.add_argument("--if-match", type=int, metavar="REVISION")
+    put.add_argument("--if-none-match", action="store_true", help="only create, never overwrite")
+    delete = commands.add_parser("delete", help="delete a key")
+    delete.add_argument("tenant")
+    delete.add_argument("name")
+    delete.add_argument("--timestamp", type=int)
+    take = commands.add_parser("take", help="print records changed since a revision, as JSON lines")
+    take.add_argument("since", type=int, nargs="?", default=0)
+    take.add_argument("--tenant")
+    commands.add_parser("stats", help="print the node's stats as JSON")
+    commands.add_parser("members", help="print the cluster's members as a table")
+    return parser
+
+
+def _members_table(members: list[dict]) -> str:
+    columns = ("name", "address", "role", "reachable", "in_sync", "last_contact_ms", "match_index")
+    rows = [[("-" if m.get(c) is None else str(m.get(c))) + ("*" if c == "name" and m.get("self") else "")
+             for c in columns] for m in members]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, client: Client) -> int:
+    out = sys.stdout
+    if args.command == "get":
+        value = client.get(args.tenant, args.name, consistency=args.consistency, min_revision=args.min_revision)
+        out.buffer.write(value.value) if hasattr(out, "buffer") else out.write(value.value.decode())
+        out.flush()
+        if args.verbose:
+            print(f"timestamp={value.timestamp} revision={value.revision}", file=sys.stderr)
+    elif args.command == "put":
+        value = sys.stdin.buffer.read() if args.value == "-" else args.value.encode()
+        print(json.dumps(client.put(args.tenant, args.name, value, timestamp=args.timestamp,
+                                    if_match=args.if_match, if_none_match=args.if_none_match)))
+    elif args.command == "delete":
+        print(json.dumps(client.delete(args.tenant, args.name, timestamp=args.timestamp)))
+    elif args.command == "take":
+        for record in client.take_all(tenant=args.tenant) if args.since == 0 else client.take(
+                args.since, tenant=args.tenant)["records"]:
+            print(json.dumps(record))
+    elif args.command == "stats":
+        print(json.dumps(client.stats(), indent=2))
+    elif args.command == "members":
+        print(_members_table(client.members()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    client = Client(args.endpoint, timeout=args.timeout)
+    try:
+        status = run(args, client)
+    except ClientError as error:
+        print(f"badkvctl: {error.code}: {error.message}", file=sys.stderr)
+        status = EXIT_UNREACHABLE if error.status == 0 else EXIT_NOT_FOUND if error.status == 404 else EXIT_REFUSED
+    sys.exit(status)

@@ -1,0 +1,131 @@
+"""The whole error vocabulary of badkv and the one place it becomes HTTP.
+
+Domain code raises a subclass of ``BadkvError``; ``register_error_handlers``
+renders every one of them, and every werkzeug HTTP error, as the same JSON
+shape: ``{"error": "<stable code>", "message": "<human text>", ...extra}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class BadkvError(Exception):
+    """An error a client caused or must react to; rendered as JSON with ``status``."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, *, headers: dict | None = None, **extra):
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra
+
+    def to_dict(self) -> dict:
+        return {"error": self.code, "message": self.message, **self.extra}
+
+
+class BadRequest(BadkvError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidTenant(BadRequest):
+    code = "invalid_tenant"
+
+
+class InvalidName(BadRequest):
+    code = "invalid_name"
+
+
+class InvalidTimestamp(BadRequest):
+    code = "invalid_timestamp"
+
+
+class InvalidParameter(BadRequest):
+    code = "invalid_parameter"
+
+
+class NotFound(BadkvError):
+    status = 404
+    code = "not_found"
+
+
+class Stale(BadkvError):
+    """A write whose timestamp is older than the stored one (last-writer-wins)."""
+
+    status = 409
+    code = "stale"
+
+
+class PreconditionFailed(BadkvError):
+    status = 412
+    code = "precondition_failed"
+
+
+class TooLarge(BadkvError):
+    status = 413
+    code = "too_large"
+
+
+class Unavailable(BadkvError):
+    """No leader or no quorum: nothing was written; retrying later may work."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1, **extra):
+        super().__init__(message, headers={"Retry-After": str(retry_after)}, **extra)
+
+
+class NotLeader(Unavailable):
+    """A forwarded request reached a node that is not the leader (never forwarded twice)."""
+
+    code = "not_leader"
+
+
+class Timeout(BadkvError):
+    """The operation did not finish in time; for a write the outcome is unknown."""
+
+    status = 504
+    code = "timeout"
+
+
+class ConfigError(Exception):
+    """A configuration value a user must fix; the message is one sentence."""
+
+
+def _render(error: BadkvError):
+    response = jsonify(error.to_dict())
+    response.status_code = error.status
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render BadkvError, werkzeug errors and unexpected exceptions as JSON."""
+
+    @app.errorhandler(BadkvError)
+    def handle_badkv_error(error: BadkvError):
+        return _render(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException):
+        code = (error.name or "error").lower().replace(" ", "_")
+        response = jsonify({"error": code, "message": error.description})
+        response.status_code = error.code or 500
+        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        logger.exception("unhandled error")
+        return _render(BadkvError("internal error; see the server log"))

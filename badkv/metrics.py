@@ -1,0 +1,85 @@
+"""Prometheus metrics: request counts and latency per route, and store gauges read at scrape time.
+
+Each app gets its own registry so several apps (tests) never collide.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+disable_created_metrics()  # the *_created series only add noise to every scrape
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class NodeCollector:
+    """Gauges computed from the node's stats when scraped, not on the request path."""
+
+    def __init__(self, node):
+        self.node = node
+
+    def collect(self):
+        stats = self.node.stats()
+        for name, help_text in (("keys", "Live keys"), ("tombstones", "Deleted keys kept as tombstones"),
+                                ("bytes", "Bytes of live values"), ("commit_index", "Commit index"),
+                                ("applied_index", "Applied log index"), ("last_index", "Last log index"),
+                                ("applied_revision", "Revision of the last applied write"),
+                                ("term", "Current term")):
+            yield GaugeMetricFamily(f"badkv_{name}", help_text, value=stats[name])
+        leader = GaugeMetricFamily("badkv_is_leader", "1 on the leader", value=int(stats["role"] == "leader"))
+        yield leader
+        per_tenant = GaugeMetricFamily("badkv_tenant_bytes", "Bytes of live values per tenant", labels=["tenant"])
+        for tenant, size in stats["tenant_bytes"].items():
+            per_tenant.add_metric([tenant], size)
+        yield per_tenant
+        sync = stats["take_sync"]
+        yield GaugeMetricFamily("badkv_take_sync_runs", "Take sync runs", value=sync["runs"])
+        yield GaugeMetricFamily("badkv_take_sync_applied", "Records applied by take sync", value=sync["records_applied"])
+        yield GaugeMetricFamily("badkv_take_sync_errors", "Failed take sync runs", value=sync["errors"])
+
+
+class Metrics:
+    """The registry of one app and the hooks that count its requests."""
+
+    def __init__(self, node):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("badkv_http_requests", "HTTP requests by route, method and status",
+                                ["route", "method", "status"], registry=self.registry)
+        self.latency = Histogram("badkv_http_request_duration_seconds", "HTTP request latency by route",
+                                 ["route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.registry.register(NodeCollector(node))
+        self.counts: dict[tuple[str, str, int], int] = {}
+
+    def instrument(self, app: Flask) -> None:
+        app.before_request(self._start)
+        app.after_request(self._finish)
+
+    @staticmethod
+    def _start() -> None:
+        g.badkv_started = time.perf_counter()
+
+    def _finish(self, response):
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        self.requests.labels(route, request.method, response.status_code).inc()
+        started = g.get("badkv_started")
+        if started is not None:
+            self.latency.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+
+    def request_counts(self) -> dict:
+        """Requests so far by route and status, for /admin/stats."""
+        counts: dict[str, dict[str, float]] = {}
+        for metric in self.requests.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    labels = sample.labels
+                    by_route = counts.setdefault(f"{labels['method']} {labels['route']}", {})
+                    by_route[labels["status"]] = int(sample.value)
+        return counts
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,312 @@
+"""The Node: wires store, log, consensus core and transport together and owns the threads.
+
+Views call exactly one Node method per request. On the leader a write is
+validated against the latest state (committed or still pending), stamped,
+appended to the log, replicated by one thread per follower, and answered once
+the ack rule of ``-acks`` holds. Followers forward writes to the leader.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from badkv import __version__
+from badkv.config import Config
+from badkv.errors import BadkvError, NotFound, NotLeader, Timeout, Unavailable
+from badkv.raft import Log, RaftCore
+from badkv.store import HybridClock, Record, Store, check_write
+from badkv.sync import TakeSync
+from badkv.transport import PeerClient, TransportError, TransportTimeout
+
+logger = logging.getLogger(__name__)
+
+
+class Node:
+    """One member of a badkv cluster."""
+
+    def __init__(self, config: Config, *, clock: HybridClock | None = None, monotonic=time.monotonic):
+        self.config = config
+        self.name = config.name
+        self.store = Store()
+        self.clock = clock or HybridClock()
+        self.monotonic = monotonic
+        self.started_at = monotonic()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._pending: dict[tuple[str, str], Record] = {}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.last_leader_contact = None
+        members = [name for name, _ in config.cluster]
+        # A restarted in-memory leader has lost its log; a fresh term keeps followers from
+        # mistaking its new entries for old ones with the same index (design section 5).
+        term = time.time_ns() // 1_000_000 if config.name == config.leader_name else 0
+        self.core = RaftCore(config.name, members, Log(), term=term, leader=config.leader_name,
+                             isr_timeout=config.isr_timeout, heartbeat_interval=config.heartbeat_interval,
+                             max_batch_entries=config.max_batch_entries, now=monotonic())
+        self.peers = {name: PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2)
+                      for name, address in config.peers.items()}
+        self.take_sync = TakeSync(self.store, self._fetch_leader_take)
+        if self.core.is_leader:
+            with self._lock:
+                self._propose({"op": "noop", "tenant": "", "name": "", "value": b"", "timestamp": 0})
+
+    # ---- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the background threads (in the gunicorn worker, after fork)."""
+        if self.core.is_leader:
+            for peer in self.peers:
+                self._spawn(f"replicate-{peer}", self._replicate_loop, peer)
+        else:
+            self._spawn("take-sync", self._sync_loop)
+        logger.info("%s: started as %s in a cluster of %d", self.name,
+                    "leader" if self.core.is_leader else "follower", len(self.config.cluster))
+
+    def _spawn(self, name: str, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, name=f"{self.name}-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            self._changed.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        for peer in self.peers.values():
+            peer.close()
+
+    # ---- roles -------------------------------------------------------------------------
+    @property
+    def is_leader(self) -> bool:
+        return self.core.is_leader
+
+    @property
+    def leader_peer(self) -> PeerClient | None:
+        return self.peers.get(self.core.leader)
+
+    # ---- writes ------------------------------------------------------------------------
+    def write(self, op: str, tenant: str, name: str, value: bytes = b"", timestamp: int | None = None,
+              if_match: int | None = None, if_none_match: bool = False) -> Record:
+        """Validate, stamp, replicate and apply one put or delete; return the stored record."""
+        if not self.is_leader:
+            raise NotLeader("this node is not the leader", leader=self.core.leader)
+        key = (tenant, name)
+        with self._lock:
+            self.core.tick(self.monotonic())
+            if not self.core.has_quorum(self.monotonic()):
+                raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
+            current = self._pending.get(key) or self.store.get(tenant, name)
+            check_write(current, op, timestamp, if_match, if_none_match)
+            revision = self.clock.next()
+            entry = self._propose({"op": op, "tenant": tenant, "name": name,
+                                   "value": value if op == "put" else b"",
+                                   "timestamp": revision if timestamp is None else timestamp,
+                                   "revision": revision})
+            index = entry["index"]
+            acknowledged = self._changed.wait_for(
+                lambda: self._stopping.is_set()
+                or self.core.acknowledged_index(self.store.applied_index, self.config.acks) >= index,
+                timeout=self.config.write_timeout)
+        if not acknowledged or self._stopping.is_set():
+            raise Timeout("the write was not acknowledged in time; it may or may not take effect",
+                          revision=revision)
+        return Record.from_entry(entry)
+
+    def _propose(self, entry: dict) -> dict:
+        """Append to the leader's log (lock held); the log is durable at once while in memory."""
+        entry.setdefault("revision", self.clock.next())
+        entry = self.core.propose(entry)
+        if entry["op"] != "noop":
+            self._pending[(entry["tenant"], entry["name"])] = Record.from_entry(entry)
+        self.core.set_durable(entry["index"])
+        self._apply_committed()
+        self._changed.notify_all()
+        return entry
+
+    def _apply_committed(self) -> None:
+        """Apply committed entries in log order (lock held)."""
+        for index in range(self.store.applied_index + 1, self.core.commit_index + 1):
+            entry = self.core.log.entry(index)
+            self.clock.observe(entry["revision"])
+            if entry["op"] == "noop":
+                self.store.apply_noop(entry["revision"], index)
+                continue
+            record = Record.from_entry(entry)
+            self.store.apply(record, index=index)
+            if self._pending.get(record.key) is not None and self._pending[record.key].revision == record.revision:
+                del self._pending[record.key]
+
+    # ---- replication (leader) -------------------------------------------------------------
+    def _replicate_loop(self, peer: str) -> None:
+        client = self.peers[peer]
+        while not self._stopping.is_set():
+            try:
+                with self._lock:
+                    self._changed.wait_for(lambda: self._stopping.is_set()
+                                           or self.core.wants_to_send(peer, self.monotonic()),
+                                           timeout=self.config.heartbeat_interval)
+                    if self._stopping.is_set():
+                        return
+                    self.core.tick(self.monotonic())
+                    if not self.core.wants_to_send(peer, self.monotonic()):
+                        continue
+                    request = self.core.append_request(peer, self.monotonic())
+                try:
+                    response = client.append(request)
+                except TransportError as error:
+                    logger.debug("%s: append to %s failed: %s", self.name, peer, error)
+                    with self._lock:
+                        self.core.handle_append_failure(peer, self.monotonic())
+                        self._apply_committed()
+                        self._changed.notify_all()
+                    self._stopping.wait(min(0.05 * 2 ** min(self.core.progress[peer].failures, 4), 0.5))
+                    continue
+                with self._lock:
+                    self.core.handle_append_response(peer, request, response, self.monotonic())
+                    self._apply_committed()
+                    self._changed.notify_all()
+            except Exception:
+                logger.exception("%s: replicator for %s failed; going on", self.name, peer)
+                self._stopping.wait(0.1)
+
+    # ---- replication (follower) -------------------------------------------------------------
+    def handle_append(self, request: dict) -> dict:
+        """AppendEntries from the leader: check, persist, apply what is committed, answer."""
+        with self._lock:
+            response, actions = self.core.handle_append(request, self.store.applied_index)
+            if response["success"]:
+                self.last_leader_contact = self.monotonic()
+            if actions.reset_state:
+                logger.warning("%s: the leader rewrote applied history; rebuilding state from its log", self.name)
+                self.store.load([], 0, 0)
+                self.take_sync.reset()
+            self._apply_committed()
+            response["applied_index"] = self.store.applied_index
+            self._changed.notify_all()
+            return response
+
+    def _fetch_leader_take(self, cursor: int, limit: int) -> dict:
+        leader = self.leader_peer
+        if leader is None:
+            raise TransportError("no leader known")
+        return leader.take(cursor, limit)
+
+    def _sync_loop(self) -> None:
+        while not self._stopping.wait(self.config.sync_interval):
+            try:
+                applied = self.take_sync.sync_once()
+                if applied:
+                    logger.info("%s: take sync applied %d records", self.name, applied)
+            except TransportError as error:
+                logger.warning("%s: take sync failed: %s", self.name, error)
+            except Exception:
+                logger.exception("%s: take sync failed; going on", self.name)
+
+    # ---- reads -----------------------------------------------------------------------
+    def read(self, tenant: str, name: str, *, consistency: str = "local", min_revision: int | None = None,
+             timeout: float | None = None) -> Record:
+        """The live record of a key at the asked consistency; NotFound if missing or deleted."""
+        timeout = self.config.read_timeout if timeout is None else timeout
+        if consistency in ("leader", "linearizable") and not self.is_leader:
+            raise NotLeader("this node is not the leader", leader=self.core.leader)
+        if consistency == "linearizable":
+            self._read_barrier(timeout)
+        if min_revision is not None and not self.store.wait_for_revision(min_revision, timeout):
+            raise Timeout(f"revision {min_revision} was not applied here within {timeout:g}s",
+                          applied_revision=self.store.applied_revision)
+        record = self.store.get(tenant, name)
+        if record is None or record.deleted:
+            raise NotFound("no such key")
+        return record
+
+    def _read_barrier(self, timeout: float) -> None:
+        """ReadIndex: confirm leadership with a majority round, then wait to apply the commit index."""
+        deadline = self.monotonic() + timeout
+        with self._lock:
+            read_index = self.core.commit_index
+            seq = self.core.send_seq + 1
+            for progress in self.core.progress.values():
+                progress.last_sent = float("-inf")
+            self._changed.notify_all()
+            confirmed = self._changed.wait_for(lambda: self.core.confirmed_by_majority(seq),
+                                               timeout=max(0.0, deadline - self.monotonic()))
+        if not confirmed:
+            raise Unavailable("the leader could not confirm it still has a quorum", retry_after=1)
+        if not self.store.wait_for_index(read_index, max(0.0, deadline - self.monotonic())):
+            raise Timeout("the leader did not apply its commit index in time")
+
+    def take(self, since: int, limit: int, tenant: str | None = None) -> tuple[list[Record], int, int]:
+        records, next_cursor = self.store.take(since, limit, tenant)
+        return records, next_cursor, self.store.applied_revision
+
+    # ---- forwarding ---------------------------------------------------------------------
+    def forward(self, method: str, path: str, query: bytes, body: bytes, headers: dict):
+        """Relay a client's request to the leader; returns (status, headers, body)."""
+        leader = self.leader_peer
+        if leader is None:
+            raise Unavailable("no leader is known", retry_after=1)
+        try:
+            response = leader.forward(method, path, query=query, body=body, headers=headers,
+                                      forwarded_by=self.name,
+                                      timeout=self.config.write_timeout + self.config.peer_timeout)
+        except TransportTimeout:
+            raise Timeout("the leader did not answer in time; the outcome is unknown") from None
+        except TransportError:
+            raise Unavailable(f"the leader {self.core.leader} is unreachable", retry_after=1) from None
+        relayed = {k: v for k, v in response.headers.items()
+                   if k.lower() in ("content-type", "etag", "retry-after", "allow") or k.lower().startswith("x-badkv-")}
+        return response.status_code, relayed, response.content
+
+    # ---- admin ---------------------------------------------------------------------------
+    def members(self) -> list[dict]:
+        now = self.monotonic()
+        members = []
+        for name, address in self.config.cluster:
+            entry = {"name": name, "address": address, "role": "leader" if name == self.core.leader else "follower",
+                     "self": name == self.name}
+            progress = self.core.progress.get(name) if self.is_leader else None
+            if name == self.name:
+                entry.update(reachable=True, in_sync=True, last_contact_ms=0, match_index=self.core.log.last_index,
+                             applied_index=self.store.applied_index)
+            elif progress is not None:
+                entry.update(reachable=progress.reachable and now - progress.last_ack <= self.config.isr_timeout,
+                             in_sync=progress.in_sync, last_contact_ms=round((now - progress.last_ack) * 1000),
+                             match_index=progress.match_index, applied_index=progress.applied_index)
+            elif name == self.core.leader and self.last_leader_contact is not None:
+                ago = now - self.last_leader_contact
+                entry.update(reachable=ago <= self.config.isr_timeout, in_sync=None,
+                             last_contact_ms=round(ago * 1000), match_index=None, applied_index=None)
+            else:
+                entry.update(reachable=None, in_sync=None, last_contact_ms=None, match_index=None, applied_index=None)
+            members.append(entry)
+        return members
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready when a leader is known, reachable, and this node has applied what it knows is committed."""
+        if self.is_leader:
+            if not self.core.has_quorum(self.monotonic()):
+                return False, "the leader has no quorum"
+            return True, "leader"
+        if self.last_leader_contact is None:
+            return False, f"no contact with the leader {self.core.leader} yet"
+        if self.monotonic() - self.last_leader_contact > self.config.isr_timeout:
+            return False, f"no contact with the leader {self.core.leader} for over {self.config.isr_timeout:g}s"
+        if self.store.applied_index < self.core.commit_index:
+            return False, "catching up with the leader"
+        return True, "follower"
+
+    def stats(self) -> dict:
+        store = self.store.stats()
+        return {"node": self.name, "version": __version__, "role": "leader" if self.is_leader else "follower",
+                "term": self.core.current_term, "leader": self.core.leader, "cluster_size": len(self.config.cluster),
+                "acks": self.config.acks, "commit_index": self.core.commit_index,
+                "last_index": self.core.log.last_index, "applied_index": store.pop("applied_index"),
+                "applied_revision": store.pop("applied_revision"), **store,
+                "pending_writes": len(self._pending), "take_sync": self.take_sync.stats(),
+                "uptime_seconds": round(self.monotonic() - self.started_at, 3)}
+
+
+__all__ = ["Node", "BadkvError"]

@@ -1,0 +1,79 @@
+"""How gunicorn runs badkv: its settings and hooks, shared by ``badkv`` and ``gunicorn.conf.py``.
+
+One worker process (the data lives in its memory), ``gthread`` with
+``-threads`` threads. The node's background threads start in the worker after
+fork (``post_worker_init``) and stop in ``worker_exit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from badkv.config import Config
+
+# Long enough for in-flight requests to finish, short enough that SIGTERM ends the node in ~2 s.
+GRACEFUL_TIMEOUT = 2
+KEEPALIVE = 5
+
+
+def config_from_environment() -> Config:
+    """The Config that ``gunicorn -c gunicorn.conf.py`` deployments take from ``BADKV_*``."""
+    return Config.from_sources(environ=os.environ)
+
+
+def configure_logging(config: Config) -> None:
+    logging.basicConfig(level=config.log_level.upper(),
+                        format=f"%(asctime)s %(levelname)s [{config.name}] %(name)s: %(message)s")
+    logging.getLogger("badkv").setLevel(config.log_level.upper())
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def post_worker_init(worker) -> None:
+    node = worker.wsgi.extensions["badkv_node"]
+    configure_logging(node.config)
+    node.start()
+    worker.log.info("badkv node %s serving on %s", node.name, node.config.listen)
+
+
+def worker_exit(server, worker) -> None:
+    wsgi = getattr(worker, "wsgi", None)
+    if wsgi is not None and "badkv_node" in getattr(wsgi, "extensions", {}):
+        wsgi.extensions["badkv_node"].stop()
+        server.log.info("badkv node stopped")
+
+
+def gunicorn_settings(config: Config) -> dict:
+    """Gunicorn settings for ``config``: the single source for both ways of starting a node."""
+    return {
+        "bind": [config.listen],
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": config.threads,
+        "keepalive": KEEPALIVE,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
+        "timeout": 30,
+        "proc_name": f"badkv-{config.name}",
+        "loglevel": "warning" if config.log_level == "info" else config.log_level,
+        "post_worker_init": post_worker_init,
+        "worker_exit": worker_exit,
+    }
+
+
+class BadkvApplication(BaseApplication):
+    """Gunicorn in-process: the ``badkv`` command's server."""
+
+    def __init__(self, config: Config):
+        self.badkv_config = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in gunicorn_settings(self.badkv_config).items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from badkv.app import create_app  # in the worker, after fork
+
+        return create_app(self.badkv_config)

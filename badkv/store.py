@@ -1,0 +1,198 @@
+"""The state machine: a lock-guarded dict of records with last-writer-wins apply.
+
+Keys are ``(tenant, name)`` tuples, never joined strings. Records are indexed
+by revision (a sorted map, one per tenant and one overall) so ``take`` costs
+O(records returned), not O(all keys). Nothing here does I/O or knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from sortedcontainers import SortedDict
+
+from badkv.errors import NotFound, PreconditionFailed, Stale
+
+Key = tuple[str, str]
+
+
+@dataclass(slots=True)
+class Record:
+    """The latest state of one key; a tombstone has ``deleted`` set and no value."""
+
+    tenant: str
+    name: str
+    value: bytes
+    timestamp: int
+    revision: int
+    deleted: bool = False
+
+    @property
+    def key(self) -> Key:
+        return (self.tenant, self.name)
+
+    def wins_over(self, other: "Record | None") -> bool:
+        """Last-writer-wins: the greater timestamp wins; on a tie the later revision does."""
+        return other is None or (self.timestamp, self.revision) > (other.timestamp, other.revision)
+
+    def to_dict(self) -> dict:
+        return {"tenant": self.tenant, "name": self.name, "value": self.value, "timestamp": self.timestamp,
+                "revision": self.revision, "deleted": self.deleted}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Record":
+        return cls(data["tenant"], data["name"], bytes(data["value"]), int(data["timestamp"]),
+                   int(data["revision"]), bool(data["deleted"]))
+
+    @classmethod
+    def from_entry(cls, entry: dict) -> "Record":
+        deleted = entry["op"] == "delete"
+        return cls(entry["tenant"], entry["name"], b"" if deleted else entry["value"],
+                   entry["timestamp"], entry["revision"], deleted)
+
+
+class HybridClock:
+    """Revision stamps: ``max(now_ns, last + 1)``, strictly increasing even if the wall clock steps back."""
+
+    def __init__(self, now_ns: Callable[[], int] = time.time_ns):
+        self._now_ns = now_ns
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._now_ns(), self._last + 1)
+            return self._last
+
+    def observe(self, revision: int) -> None:
+        """Never stamp at or below a revision already seen (e.g. replayed from the log)."""
+        with self._lock:
+            self._last = max(self._last, revision)
+
+    @property
+    def last(self) -> int:
+        return self._last
+
+
+def check_write(current: Record | None, op: str, timestamp: int | None,
+                if_match: int | None = None, if_none_match: bool = False) -> None:
+    """Raise the error a write must get against ``current``, or return if it may proceed."""
+    live = current is not None and not current.deleted
+    if if_none_match and live:
+        raise PreconditionFailed("the key exists (If-None-Match: *)", revision=current.revision)
+    if if_match is not None and (not live or current.revision != if_match):
+        raise PreconditionFailed("the key's revision is not the one in If-Match",
+                                 revision=current.revision if live else None)
+    if op == "delete" and not live:
+        raise NotFound("no such key")
+    if timestamp is not None and current is not None and timestamp < current.timestamp:
+        raise Stale("the write's timestamp is older than the stored one", stored_timestamp=current.timestamp)
+
+
+class Store:
+    """Thread-safe map of (tenant, name) -> Record, with a revision index for take."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._applied = threading.Condition(self._lock)
+        self._records: dict[Key, Record] = {}
+        self._by_revision = SortedDict()          # revision -> key
+        self._tenant_revisions: dict[str, SortedDict] = {}
+        self._tenant_bytes: dict[str, int] = {}
+        self._tombstones = 0
+        self.applied_revision = 0
+        self.applied_index = 0
+
+    def get(self, tenant: str, name: str) -> Record | None:
+        """The key's record, tombstones included; None if never written."""
+        return self._records.get((tenant, name))
+
+    def apply(self, record: Record, *, index: int | None = None) -> bool:
+        """Store ``record`` if it wins by last-writer-wins; return whether it did."""
+        with self._lock:
+            changed = self._apply_locked(record, record.wins_over(self._records.get(record.key)))
+            self._advance(record.revision, index)
+            return changed
+
+    def apply_noop(self, revision: int, index: int) -> None:
+        with self._lock:
+            self._advance(revision, index)
+
+    def apply_if_newer(self, record: Record) -> bool:
+        """Take sync: store ``record`` if its revision is newer than the stored one."""
+        with self._lock:
+            current = self._records.get(record.key)
+            return self._apply_locked(record, current is None or record.revision > current.revision)
+
+    def _apply_locked(self, record: Record, wins: bool) -> bool:
+        if not wins:
+            return False
+        old = self._records.get(record.key)
+        if old is not None:
+            del self._by_revision[old.revision]
+            del self._tenant_revisions[old.tenant][old.revision]
+            self._tenant_bytes[old.tenant] -= len(old.value)
+            self._tombstones -= old.deleted
+        self._records[record.key] = record
+        self._by_revision[record.revision] = record.key
+        self._tenant_revisions.setdefault(record.tenant, SortedDict())[record.revision] = record.key
+        self._tenant_bytes[record.tenant] = self._tenant_bytes.get(record.tenant, 0) + len(record.value)
+        self._tombstones += record.deleted
+        return True
+
+    def _advance(self, revision: int, index: int | None) -> None:
+        if revision > self.applied_revision:
+            self.applied_revision = revision
+        if index is not None and index > self.applied_index:
+            self.applied_index = index
+        self._applied.notify_all()
+
+    def wait_for_revision(self, revision: int, timeout: float) -> bool:
+        """Block until this store has applied ``revision`` (read-your-writes); False on timeout."""
+        with self._lock:
+            return self._applied.wait_for(lambda: self.applied_revision >= revision, timeout)
+
+    def wait_for_index(self, index: int, timeout: float) -> bool:
+        with self._lock:
+            return self._applied.wait_for(lambda: self.applied_index >= index, timeout)
+
+    def take(self, since: int, limit: int, tenant: str | None = None) -> tuple[list[Record], int]:
+        """Records whose revision is >= ``since``, oldest first, at most ``limit``; and the next cursor."""
+        with self._lock:
+            index = self._by_revision if tenant is None else self._tenant_revisions.get(tenant, SortedDict())
+            records = []
+            for revision in index.irange(minimum=since):
+                if len(records) >= limit:
+                    break
+                records.append(self._records[index[revision]])
+            next_cursor = records[-1].revision + 1 if records else max(since, self.applied_revision + 1)
+            return records, next_cursor
+
+    def records(self) -> list[Record]:
+        """A consistent copy of every record (snapshots and backups)."""
+        with self._lock:
+            return list(self._records.values())
+
+    def load(self, records: Iterable[Record], revision: int, index: int) -> None:
+        """Replace the whole content (restore from a snapshot)."""
+        with self._lock:
+            self._records.clear()
+            self._by_revision.clear()
+            self._tenant_revisions.clear()
+            self._tenant_bytes.clear()
+            self._tombstones = 0
+            for record in records:
+                self._apply_locked(record, True)
+            self.applied_revision = revision
+            self.applied_index = index
+            self._applied.notify_all()
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"keys": len(self._records) - self._tombstones, "tombstones": self._tombstones,
+                    "bytes": sum(self._tenant_bytes.values()), "tenant_bytes": dict(self._tenant_bytes),
+                    "tenants": len(self._tenant_bytes), "applied_revision": self.applied_revision,
+                    "applied_index": self.applied_index}

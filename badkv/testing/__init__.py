@@ -1,0 +1,1 @@
+"""Test support shipped with badkv: fault injection and history checking."""

@@ -1,0 +1,180 @@
+"""Real badkv processes on loopback ports, for tests and soak runs.
+
+Each node runs in its own process group (``start_new_session``) so a signal
+reaches gunicorn's master and its worker together, and cleanup never needs to
+find processes by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class NodeProcess:
+    """One ``badkv`` node started as a subprocess."""
+
+    def __init__(self, name: str, port: int, *, cluster: str | None = None, log_dir: Path,
+                 extra_args: list[str] | None = None, env: dict | None = None):
+        self.name = name
+        self.port = port
+        self.cluster = cluster
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.extra_args = list(extra_args or [])
+        self.env = env
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def command(self) -> list[str]:
+        args = [sys.executable, "-m", "badkv", "-name", self.name, "-listen", self.address]
+        if self.cluster:
+            args += ["-cluster", self.cluster]
+        return args + self.extra_args
+
+    def start(self, wait: bool = True, timeout: float = 15.0) -> "NodeProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        env = dict(os.environ, **(self.env or {}))
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True)
+        log.close()
+        if wait:
+            self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if requests.get(self.url + "/admin/health", timeout=0.5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not become healthy in {timeout}s; see {self.log_path}")
+
+    def signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """kill -9 the whole process group and reap it."""
+        self.signal(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(timeout=10)
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL if it is still there after ``timeout``; returns the exit status."""
+        if self.process is None:
+            return None
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.process.returncode
+        finally:
+            self._kill_leftovers()
+
+    def _kill_leftovers(self) -> None:
+        """A worker can outlive its master for a moment; end the rest of the group."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class LocalCluster:
+    """A 1-, 3- or 5-node cluster on free loopback ports, started the way the Procfile does."""
+
+    def __init__(self, size: int, log_dir: Path, *, extra_args: list[str] | None = None,
+                 peer_addresses: dict[tuple[str, str], str] | None = None, prefix: str = "n"):
+        self.names = [f"{prefix}{i + 1}" for i in range(size)]
+        self.ports = {name: free_port() for name in self.names}
+        self.log_dir = Path(log_dir)
+        self.nodes = {}
+        for name in self.names:
+            members = []
+            for other in self.names:
+                address = f"127.0.0.1:{self.ports[other]}"
+                if peer_addresses and other != name and (name, other) in peer_addresses:
+                    address = peer_addresses[(name, other)]
+                members.append(f"{other}={address}")
+            cluster = ",".join(members) if size > 1 else None
+            self.nodes[name] = NodeProcess(name, self.ports[name], cluster=cluster, log_dir=self.log_dir,
+                                           extra_args=extra_args)
+
+    @property
+    def leader(self) -> NodeProcess:
+        return self.nodes[self.names[0]]
+
+    @property
+    def followers(self) -> list[NodeProcess]:
+        return [self.nodes[name] for name in self.names[1:]]
+
+    def start(self, timeout: float = 20.0) -> "LocalCluster":
+        for node in self.nodes.values():
+            node.start(wait=False)
+        for node in self.nodes.values():
+            node.wait_healthy(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(self.names)
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                try:
+                    if requests.get(self.nodes[name].url + "/admin/ready", timeout=0.5).status_code == 200:
+                        pending.discard(name)
+                except requests.RequestException:
+                    pass
+            time.sleep(0.05)
+        if pending:
+            raise RuntimeError(f"nodes not ready after {timeout}s: {sorted(pending)}")
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.stop()
+
+    def __enter__(self) -> "LocalCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

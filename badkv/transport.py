@@ -1,0 +1,116 @@
+"""Calls from one node to another: msgpack over HTTP with keep-alive and explicit timeouts.
+
+Peer bodies are msgpack; above ``COMPRESS_THRESHOLD`` bytes they are
+snappy-compressed (cramjam) and marked with ``Content-Encoding: snappy``.
+Every failure (refused, reset, timeout, non-2xx) becomes ``TransportError`` so
+callers handle one exception.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cramjam
+import msgpack
+import requests
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger(__name__)
+
+MSGPACK = "application/msgpack"
+COMPRESS_THRESHOLD = 16 * 1024
+FORWARDED_BY = "X-Badkv-Forwarded-By"
+
+
+class TransportError(Exception):
+    """A call to another node failed; the other node may or may not have acted on it."""
+
+
+class TransportTimeout(TransportError):
+    """The other node accepted the call but did not answer in time."""
+
+
+def _failure(name: str, error: requests.RequestException) -> TransportError:
+    kind = TransportTimeout if isinstance(error, requests.ReadTimeout) else TransportError
+    return kind(f"{name}: {error.__class__.__name__}: {error}")
+
+
+def encode_body(message: dict) -> tuple[bytes, dict]:
+    """msgpack-encode ``message``; compress it when large. Returns body and headers."""
+    body = msgpack.packb(message, use_bin_type=True)
+    headers = {"Content-Type": MSGPACK}
+    if len(body) > COMPRESS_THRESHOLD:
+        body = bytes(cramjam.snappy.compress_raw(body))
+        headers["Content-Encoding"] = "snappy"
+    return body, headers
+
+
+def decode_body(body: bytes, content_encoding: str | None) -> dict:
+    """The inverse of ``encode_body``; raises ValueError on a malformed body."""
+    try:
+        if content_encoding == "snappy":
+            body = bytes(cramjam.snappy.decompress_raw(body))
+        message = msgpack.unpackb(body, raw=False)
+    except Exception as error:  # msgpack and cramjam raise several unrelated types
+        raise ValueError(f"malformed peer message: {error}") from None
+    if not isinstance(message, dict):
+        raise ValueError("malformed peer message: not a map")
+    return message
+
+
+def new_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.trust_env = False  # never route loopback peer traffic through an HTTP proxy
+    return session
+
+
+class PeerClient:
+    """One node's client for another node's peer and public endpoints."""
+
+    def __init__(self, name: str, address: str, *, timeout: float, pool_size: int = 4):
+        self.name = name
+        self.base_url = f"http://{address}"
+        self.timeout = timeout
+        self.session = new_session(pool_size)
+
+    def call(self, path: str, message: dict, timeout: float | None = None) -> dict:
+        body, headers = encode_body(message)
+        try:
+            response = self.session.post(self.base_url + path, data=body, headers=headers,
+                                         timeout=timeout or self.timeout)
+        except requests.RequestException as error:
+            raise _failure(self.name, error) from None
+        if response.status_code != 200:
+            raise TransportError(f"{self.name}: {path} answered {response.status_code}: {response.text[:200]}")
+        try:
+            return decode_body(response.content, response.headers.get("Content-Encoding"))
+        except ValueError as error:
+            raise TransportError(f"{self.name}: {error}") from None
+
+    def append(self, request: dict) -> dict:
+        return self.call("/cluster/v1/append", request)
+
+    def take(self, cursor: int, limit: int) -> dict:
+        """One page of the other node's take, JSON decoded."""
+        try:
+            response = self.session.get(f"{self.base_url}/api/v1/take/{cursor}", params={"limit": limit},
+                                        timeout=self.timeout * 5)
+            response.raise_for_status()
+            return response.json()
+        except (requests.RequestException, ValueError) as error:
+            raise TransportError(f"{self.name}: take: {error}") from None
+
+    def forward(self, method: str, path: str, *, query: bytes, body: bytes, headers: dict,
+                forwarded_by: str, timeout: float) -> requests.Response:
+        """Relay a client's request to this node's public API."""
+        url = self.base_url + path + (("?" + query.decode("latin-1")) if query else "")
+        headers = dict(headers, **{FORWARDED_BY: forwarded_by})
+        try:
+            return self.session.request(method, url, data=body, headers=headers, timeout=timeout)
+        except requests.RequestException as error:
+            raise _failure(self.name, error) from None
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,26 @@
+# Gunicorn configuration for badkv:
+#   BADKV_NAME=badkv1 BADKV_LISTEN=127.0.0.1:10001 gunicorn -c gunicorn.conf.py 'badkv.app:create_app()'
+# Every setting comes from the BADKV_* environment through badkv.serving, the same
+# source the `badkv` command uses, so both ways of starting a node agree.
+from badkv import serving
+
+_settings = serving.gunicorn_settings(serving.config_from_environment())
+
+# Server socket
+bind = _settings["bind"]
+
+# Worker processes: one worker holds the data; threads serve requests.
+workers = _settings["workers"]
+worker_class = _settings["worker_class"]
+threads = _settings["threads"]
+keepalive = _settings["keepalive"]
+timeout = _settings["timeout"]
+graceful_timeout = _settings["graceful_timeout"]
+
+# Logging and process naming
+loglevel = _settings["loglevel"]
+proc_name = _settings["proc_name"]
+
+# Server hooks: start the node's threads after fork, stop them on exit.
+post_worker_init = _settings["post_worker_init"]
+worker_exit = _settings["worker_exit"]

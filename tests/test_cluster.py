@@ -1,0 +1,151 @@
+"""A real 3-node cluster of ``badkv`` processes on loopback ports, started as the Procfile does."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+import requests
+
+from badkv.client import Client, ClientError
+from badkv.testing.processes import LocalCluster
+
+pytestmark = pytest.mark.process
+
+FAST = ["-in-memory", "-isr-timeout", "1", "-heartbeat-interval", "0.1", "-write-timeout", "2",
+        "-sync-interval", "1", "-peer-timeout", "0.5"]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with LocalCluster(3, tmp_path_factory.mktemp("cluster"), extra_args=FAST) as running:
+        running.wait_ready()
+        yield running
+
+
+@pytest.fixture
+def own_cluster(tmp_path):
+    """A cluster a test may break."""
+    with LocalCluster(3, tmp_path, extra_args=FAST) as running:
+        running.wait_ready()
+        yield running
+
+
+def clients_of(cluster) -> dict[str, Client]:
+    return {name: Client(node.url, timeout=5) for name, node in cluster.nodes.items()}
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def test_every_write_is_readable_on_every_node_right_after_its_202(cluster):
+    clients = clients_of(cluster)
+    rng = random.Random(7)
+    for i in range(200):
+        writer = rng.choice(list(clients.values()))
+        name = f"key{i % 37}"
+        answer = writer.put("acme", name, f"value-{i}".encode())
+        for reader in clients.values():
+            got = reader.get("acme", name)
+            assert got.value == f"value-{i}".encode(), f"{reader.endpoint} missed write {i}"
+            assert got.revision == answer["revision"]
+
+
+def test_deletes_are_visible_everywhere_right_after_their_202(cluster):
+    clients = list(clients_of(cluster).values())
+    for i in range(30):
+        clients[i % 3].put("deletes", f"k{i}", b"x")
+        clients[(i + 1) % 3].delete("deletes", f"k{i}")
+        for reader in clients:
+            with pytest.raises(ClientError) as error:
+                reader.get("deletes", f"k{i}")
+            assert error.value.status == 404
+
+
+def test_stronger_reads_and_read_your_writes_through_a_follower(cluster):
+    follower = Client(cluster.followers[0].url)
+    other = Client(cluster.followers[1].url)
+    answer = follower.put("reads", "k", b"v1")
+    assert other.get("reads", "k", min_revision=answer["revision"]).value == b"v1"
+    for consistency in ("leader", "linearizable"):
+        assert other.get("reads", "k", consistency=consistency).value == b"v1"
+    with pytest.raises(ClientError) as error:
+        other.get("reads", "k", min_revision=answer["revision"] + 10 ** 15, timeout=0.2)
+    assert error.value.status == 504
+
+
+def test_take_is_the_same_on_every_node_after_writes_settle(cluster):
+    clients = clients_of(cluster)
+    for i in range(50):
+        clients[f"n{i % 3 + 1}"].put("take", f"k{i % 20}", f"v{i}".encode())
+    clients["n2"].delete("take", "k3")
+    snapshots = {name: client.take_all() for name, client in clients.items()}
+    assert snapshots["n1"] == snapshots["n2"] == snapshots["n3"]
+    assert any(record["deleted"] for record in snapshots["n1"])
+
+
+def test_members_and_readiness_describe_the_cluster(cluster):
+    members = Client(cluster.leader.url).members()
+    assert [m["name"] for m in members] == ["n1", "n2", "n3"]
+    assert [m["role"] for m in members] == ["leader", "follower", "follower"]
+    assert all(m["reachable"] and m["in_sync"] for m in members)
+    for node in cluster.nodes.values():
+        assert requests.get(node.url + "/admin/ready", timeout=2).status_code == 200
+    stats = Client(cluster.followers[0].url).stats()
+    assert stats["role"] == "follower" and stats["leader"] == "n1"
+    assert stats["commit_index"] == stats["applied_index"]
+
+
+def test_a_restarted_follower_comes_back_empty_and_is_caught_up(own_cluster):
+    leader = Client(own_cluster.leader.url)
+    for i in range(100):
+        leader.put("restart", f"k{i}", f"v{i}".encode())
+    follower = own_cluster.followers[0]
+    follower.kill()
+    for i in range(100, 120):
+        leader.put("restart", f"k{i}", f"v{i}".encode())  # one follower down: writes go on
+    follower.start()
+    client = Client(follower.url)
+    assert wait_until(lambda: client.stats()["keys"] == 120, timeout=10)
+    assert client.get("restart", "k119").value == b"v119"
+    assert client.take_all() == leader.take_all()
+
+
+def test_with_both_followers_down_writes_fail_in_bounded_time_and_leave_nothing_visible(own_cluster):
+    leader = Client(own_cluster.leader.url, timeout=10)
+    leader.put("quorum", "before", b"ok")
+    for follower in own_cluster.followers:
+        follower.kill()
+    statuses = []
+    for i in range(3):
+        started = time.monotonic()
+        with pytest.raises(ClientError) as error:
+            leader.put("quorum", f"lost{i}", b"x")
+        statuses.append(error.value.status)
+        assert error.value.status in (503, 504)
+        assert time.monotonic() - started < 4, "a write without quorum must fail within the write timeout"
+    assert statuses[-1] == 503, "once the followers are known gone, writes fail fast with 503"
+    for i in range(3):
+        with pytest.raises(ClientError) as error:
+            leader.get("quorum", f"lost{i}")
+        assert error.value.status == 404
+    assert leader.get("quorum", "before").value == b"ok"
+
+
+def test_a_follower_answers_503_fast_when_the_leader_is_gone(own_cluster):
+    own_cluster.leader.kill()
+    follower = Client(own_cluster.followers[0].url, timeout=10)
+    started = time.monotonic()
+    with pytest.raises(ClientError) as error:
+        follower.put("gone", "k", b"v")
+    assert error.value.status == 503 and error.value.code == "unavailable"
+    assert time.monotonic() - started < 2
+    response = requests.post(own_cluster.followers[0].url + "/api/v1/keys/gone/k", data=b"v", timeout=5)
+    assert response.headers.get("Retry-After")
