@@ -9,6 +9,7 @@ validated ``Config``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -76,6 +77,7 @@ class Config:
     name: str = ""
     listen: str = "127.0.0.1:10001"
     cluster: tuple[tuple[str, str], ...] = ()
+    cluster_id: str = ""
     acks: str = "all"
     threads: int = 8
     max_value_size: int = 1 << 20
@@ -145,7 +147,9 @@ class Config:
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError("log level must be one of debug, info, warning, error")
         data_dir = self.data_dir or f"./data/{self.name}"
-        return dataclasses.replace(self, cluster=tuple(cluster), data_dir=data_dir,
+        # Derived from the member names only: peers may be reached through proxies at other addresses.
+        cluster_id = self.cluster_id or hashlib.sha256(",".join(names).encode()).hexdigest()[:16]
+        return dataclasses.replace(self, cluster=tuple(cluster), data_dir=data_dir, cluster_id=cluster_id,
                                    log_level=self.log_level.lower())
 
     @property
@@ -192,6 +196,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("listen", str, "host:port to serve HTTP on (default 127.0.0.1:10001)", "HOST:PORT"),
     Option("cluster", parse_cluster, "all members as name=host:port,...; the first is the leader "
            "(default: this node alone)", "N=HOST:PORT,..."),
+    Option("cluster_id", str, "the cluster's identity, kept in the data dir (default: derived from the "
+           "member names)", "ID"),
     Option("acks", str, "when a write is acknowledged: 'all' in-sync members applied it (default) "
            "or 'majority' committed it", "all|majority"),
     Option("threads", int, "request threads in the gunicorn worker (default 8)", "N"),

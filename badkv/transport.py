@@ -27,11 +27,15 @@ class TransportError(Exception):
 
 
 class TransportTimeout(TransportError):
-    """The other node accepted the call but did not answer in time."""
+    """The call may have reached the other node, which did not answer: its outcome is unknown."""
 
 
 def _failure(name: str, error: requests.RequestException) -> TransportError:
-    kind = TransportTimeout if isinstance(error, requests.ReadTimeout) else TransportError
+    """Classify a failed call: only a refused or never-made connection is sure to have done nothing."""
+    never_sent = isinstance(error, requests.ConnectTimeout) or (
+        isinstance(error, requests.ConnectionError)
+        and any(marker in str(error) for marker in ("NewConnectionError", "Connection refused")))
+    kind = TransportError if never_sent else TransportTimeout
     return kind(f"{name}: {error.__class__.__name__}: {error}")
 
 

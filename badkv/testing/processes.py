@@ -124,9 +124,10 @@ class LocalCluster:
     """A 1-, 3- or 5-node cluster on free loopback ports, started the way the Procfile does."""
 
     def __init__(self, size: int, log_dir: Path, *, extra_args: list[str] | None = None,
-                 peer_addresses: dict[tuple[str, str], str] | None = None, prefix: str = "n"):
+                 peer_addresses: dict[tuple[str, str], str] | None = None, prefix: str = "n",
+                 ports: dict[str, int] | None = None):
         self.names = [f"{prefix}{i + 1}" for i in range(size)]
-        self.ports = {name: free_port() for name in self.names}
+        self.ports = ports or {name: free_port() for name in self.names}
         self.log_dir = Path(log_dir)
         self.nodes = {}
         for name in self.names:
