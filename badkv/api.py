@@ -21,7 +21,7 @@ from badkv.transport import FORWARDED_BY
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_NAME_BYTES = 1024
 MAX_TIMESTAMP = 2 ** 63
 CONSISTENCY_LEVELS = ("local", "leader", "linearizable")
@@ -34,7 +34,7 @@ def _node():
 
 
 def parse_tenant(tenant: str) -> str:
-    if not TENANT_PATTERN.match(tenant):
+    if not TENANT_PATTERN.fullmatch(tenant):
         raise InvalidTenant("tenant must be 1-128 characters of letters, digits, '.', '_' or '-'")
     return tenant
 
@@ -54,16 +54,21 @@ def parse_name(name: str) -> str:
 
 def parse_timestamp(text: str, what: str = "timestamp") -> int:
     """A count of nanoseconds since the epoch, 0 <= t < 2^63."""
-    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) >= MAX_TIMESTAMP:
+    if not _is_small_integer(text) or int(text) >= MAX_TIMESTAMP:
         raise InvalidTimestamp(f"{what} must be an integer count of nanoseconds, 0 <= t < 2^63")
     return int(text)
+
+
+def _is_small_integer(text: str) -> bool:
+    """Digits only and short enough that int() is cheap and cannot refuse it."""
+    return text.isascii() and text.isdigit() and len(text) <= 19
 
 
 def _query_int(name: str, default, low: int, high: int):
     text = request.args.get(name)
     if text is None:
         return default
-    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+    if not _is_small_integer(text) or not low <= int(text) <= high:
         raise InvalidParameter(f"{name} must be an integer from {low} to {high}")
     return int(text)
 
@@ -92,7 +97,7 @@ def _if_match() -> int | None:
     if header is None:
         return None
     text = header.strip().removeprefix("W/").strip('"')
-    if not text.isascii() or not text.isdigit():
+    if not _is_small_integer(text):
         raise InvalidParameter('If-Match must be a quoted revision, e.g. "1700000000000000000"')
     return int(text)
 

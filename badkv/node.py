@@ -99,12 +99,12 @@ class Node:
             if not self.core.has_quorum(self.monotonic()):
                 raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
             current = self._pending.get(key) or self.store.get(tenant, name)
-            check_write(current, op, timestamp, if_match, if_none_match)
             revision = self.clock.next()
+            timestamp = revision if timestamp is None else timestamp
+            check_write(current, op, timestamp, if_match, if_none_match)
             entry = self._propose({"op": op, "tenant": tenant, "name": name,
                                    "value": value if op == "put" else b"",
-                                   "timestamp": revision if timestamp is None else timestamp,
-                                   "revision": revision})
+                                   "timestamp": timestamp, "revision": revision})
             index = entry["index"]
             acknowledged = self._changed.wait_for(
                 lambda: self._stopping.is_set()
