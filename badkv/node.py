@@ -274,7 +274,8 @@ class Node:
             elif progress is not None:
                 entry.update(reachable=progress.reachable and now - progress.last_ack <= self.config.isr_timeout,
                              in_sync=progress.in_sync, last_contact_ms=round((now - progress.last_ack) * 1000),
-                             match_index=progress.match_index, applied_index=progress.applied_index)
+                             match_index=progress.match_index, applied_index=progress.applied_index,
+                             isr_evictions=progress.evictions)
             elif name == self.core.leader and self.last_leader_contact is not None:
                 ago = now - self.last_leader_contact
                 entry.update(reachable=ago <= self.config.isr_timeout, in_sync=None,

@@ -77,6 +77,7 @@ class Progress:
     acked_seq: int = 0
     reachable: bool = True
     failures: int = 0
+    evictions: int = 0
 
 
 @dataclass
@@ -183,6 +184,7 @@ class RaftCore:
         for progress in self.progress.values():
             if progress.in_sync and now - progress.last_ack > self.isr_timeout:
                 progress.in_sync = False
+                progress.evictions += 1
         self._advance_commit()
 
     def _advance_commit(self) -> None:

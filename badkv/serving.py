@@ -50,7 +50,7 @@ def gunicorn_settings(config: Config) -> dict:
     return {
         "bind": [config.listen],
         "workers": 1,
-        "worker_class": "gthread",
+        "worker_class": "badkv.worker.PeerAwareThreadWorker",
         "threads": config.threads,
         "keepalive": KEEPALIVE,
         "graceful_timeout": GRACEFUL_TIMEOUT,

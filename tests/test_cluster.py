@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 import time
 
 import pytest
@@ -149,3 +150,26 @@ def test_a_follower_answers_503_fast_when_the_leader_is_gone(own_cluster):
     assert time.monotonic() - started < 2
     response = requests.post(own_cluster.followers[0].url + "/api/v1/keys/gone/k", data=b"v", timeout=5)
     assert response.headers.get("Retry-After")
+
+
+def test_many_concurrent_writes_through_a_follower_never_starve_replication(tmp_path):
+    """More concurrent forwarded writes than the follower has request threads must not block the
+    leader's appends to that follower (they would, with one shared thread pool, until ISR eviction)."""
+    with LocalCluster(3, tmp_path, extra_args=["-in-memory", "-threads", "4", "-isr-timeout", "2"]) as cluster:
+        cluster.wait_ready()
+        url = cluster.followers[0].url
+
+        def write_for_a_while(worker: int) -> int:
+            session, done = requests.Session(), 0
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                response = session.post(f"{url}/api/v1/keys/burst/w{worker}-{done}", data=b"x" * 100, timeout=10)
+                assert response.status_code == 202, response.text
+                done += 1
+            return done
+
+        with ThreadPoolExecutor(16) as pool:
+            total = sum(pool.map(write_for_a_while, range(16)))
+        assert total > 16
+        members = Client(cluster.leader.url).members()
+        assert [m.get("isr_evictions") for m in members[1:]] == [0, 0], members

@@ -1,0 +1,72 @@
+"""A gthread worker with a separate thread pool for peer (``/cluster/v1``) requests.
+
+Why: a follower forwards client writes to the leader and its request thread
+waits for the answer; the leader answers only once the follower has taken the
+entry through ``POST /cluster/v1/append``. With one shared pool, enough
+concurrent forwarded writes occupy every thread of the follower, the append
+queues behind them, and the cluster stalls until the follower is dropped from
+the in-sync set. Peer requests therefore get their own small pool: the worker
+peeks at the first bytes of each request (without consuming them) and routes
+``POST /cluster/`` to it. Everything else is gunicorn's gthread worker as is.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+from concurrent import futures
+from functools import partial
+
+from gunicorn.workers.gthread import ThreadWorker
+
+PEER_REQUEST_PREFIX = b"POST /cluster/"
+PEER_THREADS = 4
+
+
+class PeerAwareThreadWorker(ThreadWorker):
+    """gthread, plus a reserved pool so replication never waits behind client requests."""
+
+    def init_process(self):
+        self.peer_pool = futures.ThreadPoolExecutor(max_workers=PEER_THREADS, thread_name_prefix="peer")
+        super().init_process()
+
+    def enqueue_req(self, conn):
+        kind = self._request_kind(conn)
+        if kind == "waiting":
+            self._wait_for_first_bytes(conn)
+        elif kind == "peer":
+            future = self.peer_pool.submit(self.handle, conn)
+            future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
+        else:
+            super().enqueue_req(conn)
+
+    @staticmethod
+    def _request_kind(conn) -> str:
+        """peer, public, or waiting (a new connection whose request has not arrived yet)."""
+        if conn.parser is not None and conn.parser.unreader.buf.getvalue():
+            return "public"  # bytes already read ahead; peer clients never pipeline
+        try:
+            head = conn.sock.recv(len(PEER_REQUEST_PREFIX), socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return "waiting" if conn.parser is None and not getattr(conn, "data_ready", False) else "public"
+        except OSError:
+            return "public"  # let gunicorn's own handling see and close the broken socket
+        return "peer" if head.startswith(PEER_REQUEST_PREFIX[:len(head)]) and head else "public"
+
+    def _wait_for_first_bytes(self, conn) -> None:
+        """Park a new connection on the poller until its request arrives (gthread's pending list)."""
+        conn.sock.setblocking(False)
+        conn.timeout = time.monotonic() + max(self.cfg.keepalive, 1)
+        self.pending_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
+
+    def handle_quit(self, sig, frame):
+        self.peer_pool.shutdown(wait=False)
+        super().handle_quit(sig, frame)
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            self.peer_pool.shutdown(wait=False)

@@ -1,0 +1,1 @@
+"""Benchmark harness comparing badkv with a bare Flask baseline under wrk load."""

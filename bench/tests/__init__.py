@@ -1,0 +1,1 @@
+"""Tests for the benchmark harness: `.venv/bin/python -m pytest bench/tests`."""
