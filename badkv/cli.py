@@ -7,7 +7,7 @@ import os
 import sys
 
 from badkv import __version__
-from badkv.config import OPTIONS, Config, parse_bool
+from badkv.config import OPTIONS, Config
 from badkv.errors import ConfigError
 
 BOOLEAN_FLAGS = {"in_memory", "repair"}
@@ -18,6 +18,11 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} -h)\n")
+
+    def _get_option_tuples(self, option_string: str):
+        # allow_abbrev=False does not cover one-dash long flags on every Python
+        # (CPython issue 104860): never guess that -nam means -name.
+        return []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,5 +60,3 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(config)
     BadkvApplication(config).run()
 
-
-__all__ = ["main", "parse_config", "parse_bool"]

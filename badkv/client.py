@@ -79,9 +79,9 @@ class Client:
         params = {k: v for k, v in (("limit", limit), ("tenant", tenant)) if v is not None}
         return self._request("GET", f"/api/v1/take/{since}", params=params).json()
 
-    def take_all(self, *, tenant: str | None = None, limit: int = 1000) -> list[dict]:
-        """Every record from revision 0 on, paging with the ``next`` cursor."""
-        records, cursor = [], 0
+    def take_all(self, since: int = 0, *, tenant: str | None = None, limit: int = 1000) -> list[dict]:
+        """Every record changed at or after revision ``since``, paging with the ``next`` cursor."""
+        records, cursor = [], since
         while True:
             page = self.take(cursor, limit=limit, tenant=tenant)
             records.extend(page["records"])

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from badkv.errors import ConfigError
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 ENV_PREFIX = "BADKV_"
 
 
@@ -116,7 +117,7 @@ class Config:
         """Check every setting and fill derived defaults; return the finished Config."""
         if not self.name:
             raise ConfigError("a node name is required (-name or BADKV_NAME)")
-        if not NAME_PATTERN.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):
             raise ConfigError(f"node name {self.name!r} must be 1-63 characters of letters, digits, '.', '_' or '-'")
         parse_address(self.listen, "listen address")
         cluster = self.cluster or ((self.name, self.listen),)
@@ -126,7 +127,7 @@ class Config:
         if len({address for _, address in cluster}) != len(cluster):
             raise ConfigError("cluster member addresses must be unique")
         for name in names:
-            if not NAME_PATTERN.match(name):
+            if not NAME_PATTERN.fullmatch(name):
                 raise ConfigError(f"cluster member name {name!r} is not a valid node name")
         if self.name not in names:
             raise ConfigError(f"this node's name {self.name!r} is not in the cluster list")
@@ -140,9 +141,14 @@ class Config:
             raise ConfigError("max value size must be at least 1 byte")
         for name in ("write_timeout", "read_timeout", "max_read_timeout", "isr_timeout",
                      "heartbeat_interval", "peer_timeout", "sync_interval"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name.replace('_', ' ')} must be positive")
-        if self.isr_timeout < 3 * self.heartbeat_interval:
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name.replace('_', ' ')} must be positive (a finite number of seconds)")
+        for name in ("max_batch_entries", "snapshot_entries"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1")
+        if self.isr_timeout < 3 * self.heartbeat_interval and not math.isclose(
+                self.isr_timeout, 3 * self.heartbeat_interval):
             raise ConfigError("isr timeout must be at least 3x the heartbeat interval")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError("log level must be one of debug, info, warning, error")
@@ -179,7 +185,7 @@ def _parse_option(option: Option, value: object, source: str) -> object:
         return option.parse(str(value))
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ConfigError(f"{source}: {value!r} is not a valid {option.metavar or 'value'}") from None
 
 

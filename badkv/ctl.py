@@ -72,8 +72,7 @@ def run(args: argparse.Namespace, client: Client) -> int:
     elif args.command == "delete":
         print(json.dumps(client.delete(args.tenant, args.name, timestamp=args.timestamp)))
     elif args.command == "take":
-        for record in client.take_all(tenant=args.tenant) if args.since == 0 else client.take(
-                args.since, tenant=args.tenant)["records"]:
+        for record in client.take_all(args.since, tenant=args.tenant):
             print(json.dumps(record))
     elif args.command == "stats":
         print(json.dumps(client.stats(), indent=2))

@@ -83,10 +83,29 @@ class NodeProcess:
                 pass
 
     def kill(self) -> None:
-        """kill -9 the whole process group and reap it."""
+        """kill -9 the whole process group; return once no process of it is left running."""
         self.signal(signal.SIGKILL)
         if self.process is not None:
             self.process.wait(timeout=10)
+            self._wait_group_gone(self.process.pid, timeout=10)
+
+    @staticmethod
+    def _wait_group_gone(group: int, timeout: float) -> None:
+        """The master is reaped first; its worker may live a moment longer (then as a zombie)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alive = False
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == group and fields[0] != "Z":
+                    alive = True
+                    break
+            if not alive:
+                return
+            time.sleep(0.01)
 
     def pause(self) -> None:
         self.signal(signal.SIGSTOP)
