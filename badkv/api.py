@@ -7,6 +7,7 @@ are guard clauses followed by one Node call.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 
@@ -168,11 +169,9 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     if not node.is_leader:
         return _forward_to_leader()
     record = node.write(op, tenant, name, value, timestamp, if_match, if_none_match)
-    response = jsonify({"tenant": tenant, "name": name, "timestamp": record.timestamp,
-                        "revision": record.revision})
-    response.status_code = 202
-    response.headers.update(_record_headers(record))
-    return response
+    body = json.dumps({"tenant": tenant, "name": name, "timestamp": record.timestamp,
+                       "revision": record.revision})
+    return Response(body, status=202, mimetype="application/json", headers=_record_headers(record))
 
 
 @bp.get("/take/<timestamp>")

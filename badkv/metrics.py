@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, g, request
+from flask import Flask
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
@@ -55,20 +55,42 @@ class Metrics:
         self.counts: dict[tuple[str, str, int], int] = {}
 
     def instrument(self, app: Flask) -> None:
-        app.before_request(self._start)
-        app.after_request(self._finish)
+        """Count and time every request in a WSGI wrapper: cheaper than Flask's hooks."""
+        inner = app.wsgi_app
+        children: dict[tuple, tuple] = {}
 
-    @staticmethod
-    def _start() -> None:
-        g.badkv_started = time.perf_counter()
+        class RememberedRequest(app.request_class):
+            """Leaves itself in the environ so the wrapper can read the matched route afterwards."""
 
-    def _finish(self, response):
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        self.requests.labels(route, request.method, response.status_code).inc()
-        started = g.get("badkv_started")
-        if started is not None:
-            self.latency.labels(route, request.method).observe(time.perf_counter() - started)
-        return response
+            def __init__(self, environ, *args, **kwargs):
+                super().__init__(environ, *args, **kwargs)
+                environ["badkv.request"] = self
+
+        app.request_class = RememberedRequest
+
+        def counted_wsgi_app(environ, start_response):
+            started = time.perf_counter()
+            statuses = []
+
+            def capture_status(status, headers, exc_info=None):
+                statuses.append(status)
+                return start_response(status, headers, exc_info)
+
+            try:
+                return inner(environ, capture_status)
+            finally:
+                request = environ.get("badkv.request")
+                rule = request.url_rule if request is not None else None
+                key = (id(rule), environ.get("REQUEST_METHOD", ""), statuses[0][:3] if statuses else "500")
+                child = children.get(key)
+                if child is None:
+                    route = rule.rule if rule is not None else "unmatched"
+                    child = children[key] = (self.requests.labels(route, key[1], key[2]),
+                                             self.latency.labels(route, key[1]))
+                child[0].inc()
+                child[1].observe(time.perf_counter() - started)
+
+        app.wsgi_app = counted_wsgi_app
 
     def request_counts(self) -> dict:
         """Requests so far by route and status, for /admin/stats."""

@@ -106,14 +106,17 @@ class Node:
                                    "value": value if op == "put" else b"",
                                    "timestamp": timestamp, "revision": revision})
             index = entry["index"]
-            acknowledged = self._changed.wait_for(
-                lambda: self._stopping.is_set()
-                or self.core.acknowledged_index(self.store.applied_index, self.config.acks) >= index,
-                timeout=self.config.write_timeout)
+            record = self._pending.get(key) or Record.from_entry(entry)
+            acknowledged = self.core.acknowledged_index(self.store.applied_index, self.config.acks) >= index
+            if not acknowledged:  # a single node is done already; a cluster waits for its followers
+                acknowledged = self._changed.wait_for(
+                    lambda: self._stopping.is_set()
+                    or self.core.acknowledged_index(self.store.applied_index, self.config.acks) >= index,
+                    timeout=self.config.write_timeout)
         if not acknowledged or self._stopping.is_set():
             raise Timeout("the write was not acknowledged in time; it may or may not take effect",
                           revision=revision)
-        return Record.from_entry(entry)
+        return record
 
     def _propose(self, entry: dict) -> dict:
         """Append to the leader's log (lock held); the log is durable at once while in memory."""
@@ -134,10 +137,17 @@ class Node:
             if entry["op"] == "noop":
                 self.store.apply_noop(entry["revision"], index)
                 continue
-            record = Record.from_entry(entry)
+            record = self._pending_record(entry)
             self.store.apply(record, index=index)
-            if self._pending.get(record.key) is not None and self._pending[record.key].revision == record.revision:
+            if self._pending.get(record.key) is record:
                 del self._pending[record.key]
+
+    def _pending_record(self, entry: dict) -> Record:
+        """The record the leader built for ``entry`` when it proposed it, or a new one."""
+        record = self._pending.get((entry["tenant"], entry["name"]))
+        if record is not None and record.revision == entry["revision"]:
+            return record
+        return Record.from_entry(entry)
 
     # ---- replication (leader) -------------------------------------------------------------
     def _replicate_loop(self, peer: str) -> None:

@@ -50,7 +50,8 @@ def gunicorn_settings(config: Config) -> dict:
     return {
         "bind": [config.listen],
         "workers": 1,
-        "worker_class": "badkv.worker.PeerAwareThreadWorker",
+        # A single node has no peers to starve; the reserved peer pool costs a few percent.
+        "worker_class": "badkv.worker.PeerAwareThreadWorker" if len(config.cluster) > 1 else "gthread",
         "threads": config.threads,
         "keepalive": KEEPALIVE,
         "graceful_timeout": GRACEFUL_TIMEOUT,

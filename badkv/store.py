@@ -1,8 +1,10 @@
 """The state machine: a lock-guarded dict of records with last-writer-wins apply.
 
 Keys are ``(tenant, name)`` tuples, never joined strings. Records are indexed
-by revision (a sorted map, one per tenant and one overall) so ``take`` costs
-O(records returned), not O(all keys). Nothing here does I/O or knows about HTTP.
+by revision (one sorted map) so ``take`` costs O(records returned), not O(all
+keys); a take filtered by tenant walks the same index and skips other tenants'
+records, which keeps the write path to one index update. Nothing here does
+I/O or knows about HTTP.
 """
 
 from __future__ import annotations
@@ -100,7 +102,6 @@ class Store:
         self._applied = threading.Condition(self._lock)
         self._records: dict[Key, Record] = {}
         self._by_revision = SortedDict()          # revision -> key
-        self._tenant_revisions: dict[str, SortedDict] = {}
         self._tenant_bytes: dict[str, int] = {}
         self._tombstones = 0
         self.applied_revision = 0
@@ -133,12 +134,10 @@ class Store:
         old = self._records.get(record.key)
         if old is not None:
             del self._by_revision[old.revision]
-            del self._tenant_revisions[old.tenant][old.revision]
             self._tenant_bytes[old.tenant] -= len(old.value)
             self._tombstones -= old.deleted
         self._records[record.key] = record
         self._by_revision[record.revision] = record.key
-        self._tenant_revisions.setdefault(record.tenant, SortedDict())[record.revision] = record.key
         self._tenant_bytes[record.tenant] = self._tenant_bytes.get(record.tenant, 0) + len(record.value)
         self._tombstones += record.deleted
         return True
@@ -162,13 +161,18 @@ class Store:
     def take(self, since: int, limit: int, tenant: str | None = None) -> tuple[list[Record], int]:
         """Records whose revision is >= ``since``, oldest first, at most ``limit``; and the next cursor."""
         with self._lock:
-            index = self._by_revision if tenant is None else self._tenant_revisions.get(tenant, SortedDict())
             records = []
-            for revision in index.irange(minimum=since):
+            for revision in self._by_revision.irange(minimum=since):
                 if len(records) >= limit:
                     break
-                records.append(self._records[index[revision]])
-            next_cursor = records[-1].revision + 1 if records else max(since, self.applied_revision + 1)
+                key = self._by_revision[revision]
+                if tenant is None or key[0] == tenant:
+                    records.append(self._records[key])
+            if len(records) >= limit:
+                next_cursor = records[-1].revision + 1
+            else:
+                next_cursor = max(since, self.applied_revision + 1, self._by_revision.peekitem(-1)[0] + 1
+                                  if self._by_revision else 0)
             return records, next_cursor
 
     def records(self) -> list[Record]:
@@ -181,7 +185,6 @@ class Store:
         with self._lock:
             self._records.clear()
             self._by_revision.clear()
-            self._tenant_revisions.clear()
             self._tenant_bytes.clear()
             self._tombstones = 0
             for record in records:

@@ -78,12 +78,15 @@ class PeerClient:
         self.base_url = f"http://{address}"
         self.timeout = timeout
         self.session = new_session(pool_size)
+        # Peer calls get connections of their own: the other node serves a connection that
+        # opens with POST /cluster/ from its reserved peer pool (see worker.py).
+        self.peer_session = new_session(2)
 
     def call(self, path: str, message: dict, timeout: float | None = None) -> dict:
         body, headers = encode_body(message)
         try:
-            response = self.session.post(self.base_url + path, data=body, headers=headers,
-                                         timeout=timeout or self.timeout)
+            response = self.peer_session.post(self.base_url + path, data=body, headers=headers,
+                                              timeout=timeout or self.timeout)
         except requests.RequestException as error:
             raise _failure(self.name, error) from None
         if response.status_code != 200:
@@ -118,3 +121,4 @@ class PeerClient:
 
     def close(self) -> None:
         self.session.close()
+        self.peer_session.close()

@@ -6,8 +6,11 @@ entry through ``POST /cluster/v1/append``. With one shared pool, enough
 concurrent forwarded writes occupy every thread of the follower, the append
 queues behind them, and the cluster stalls until the follower is dropped from
 the in-sync set. Peer requests therefore get their own small pool: the worker
-peeks at the first bytes of each request (without consuming them) and routes
-``POST /cluster/`` to it. Everything else is gunicorn's gthread worker as is.
+peeks at the first bytes of a connection's first request (without consuming
+them) and serves every request of a connection that opened with
+``POST /cluster/`` from that pool. Peers keep separate connections for these
+calls (see transport.py), so deciding once per connection costs one peek per
+connection, not per request. Everything else is gunicorn's gthread worker.
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ class PeerAwareThreadWorker(ThreadWorker):
         super().init_process()
 
     def enqueue_req(self, conn):
-        kind = self._request_kind(conn)
+        kind = getattr(conn, "badkv_kind", None)
+        if kind is None:
+            kind = self._request_kind(conn)
+            if kind != "waiting":
+                conn.badkv_kind = kind
         if kind == "waiting":
             self._wait_for_first_bytes(conn)
         elif kind == "peer":
@@ -43,9 +50,7 @@ class PeerAwareThreadWorker(ThreadWorker):
 
     @staticmethod
     def _request_kind(conn) -> str:
-        """peer, public, or waiting (a new connection whose request has not arrived yet)."""
-        if conn.parser is not None and conn.parser.unreader.buf.getvalue():
-            return "public"  # bytes already read ahead; peer clients never pipeline
+        """peer, public, or waiting (a new connection whose first request has not arrived yet)."""
         try:
             head = conn.sock.recv(len(PEER_REQUEST_PREFIX), socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
@@ -70,3 +75,4 @@ class PeerAwareThreadWorker(ThreadWorker):
             super().run()
         finally:
             self.peer_pool.shutdown(wait=False)
+
