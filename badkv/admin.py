@@ -27,6 +27,14 @@ def members():
     return jsonify(_node().members())
 
 
+@bp.get("/backup")
+def backup():
+    """Stream a consistent snapshot of this node (restore it with ``badkvctl restore``)."""
+    node = _node()
+    headers = {"Content-Disposition": f'attachment; filename="badkv-{node.name}.snap"'}
+    return Response(node.backup_stream(), mimetype="application/octet-stream", headers=headers)
+
+
 @bp.get("/health")
 def health():
     return jsonify({"status": "ok", "node": _node().name})

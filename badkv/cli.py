@@ -53,10 +53,30 @@ def parse_config(argv: list[str], environ: dict[str, str]) -> Config:
         parser.exit(2, f"badkv: {error}\n")
 
 
+def check_storage(config: Config) -> None:
+    """Open the data dir once before gunicorn starts, so a corrupt log or a foreign data dir stops the
+    command with exit status 1 and one line, rather than a worker that fails to boot (with -repair,
+    this is where the log is cut)."""
+    if config.in_memory:
+        return
+    from badkv.persistence import open_storage
+    from badkv.store import HybridClock, Store
+    from badkv.wal import CorruptLogError, DataDirMismatch
+
+    try:
+        recovered = open_storage(config, Store(), HybridClock())
+    except (CorruptLogError, DataDirMismatch) as error:
+        sys.exit(f"badkv: {error}")
+    except OSError as error:
+        sys.exit(f"badkv: cannot use data dir {config.data_dir}: {error.strerror or error}")
+    recovered.wal.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     config = parse_config(sys.argv[1:] if argv is None else argv, dict(os.environ))
     from badkv.serving import BadkvApplication, configure_logging
 
     configure_logging(config)
+    check_storage(config)
     BadkvApplication(config).run()
 

@@ -11,7 +11,14 @@ import json
 import os
 import sys
 
+import requests
+
 from badkv.client import Client, ClientError
+from badkv.config import Config
+from badkv.errors import ConfigError
+from badkv.restore import RestoreError, download_backup, restore_backup
+from badkv.snapshot import CorruptLogError
+from badkv.wal import DataDirMismatch
 
 EXIT_NOT_FOUND, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE = 1, 2, 3, 4
 
@@ -42,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     take = commands.add_parser("take", help="print records changed since a revision, as JSON lines")
     take.add_argument("since", type=int, nargs="?", default=0)
     take.add_argument("--tenant")
+    backup = commands.add_parser("backup", help="save a consistent snapshot of the node to FILE")
+    backup.add_argument("file")
+    restore = commands.add_parser("restore", help="seed a new node's data dir from a backup FILE (offline)")
+    restore.add_argument("file")
+    restore.add_argument("--name", required=True, help="the node the data dir is for")
+    restore.add_argument("--data-dir", help="default ./data/NAME")
+    restore.add_argument("--cluster", help="the cluster's members as for badkv -cluster (default: NAME alone)")
+    restore.add_argument("--force", action="store_true", help="replace a non-empty data dir")
     commands.add_parser("stats", help="print the node's stats as JSON")
     commands.add_parser("members", help="print the cluster's members as a table")
     return parser
@@ -74,6 +89,14 @@ def run(args: argparse.Namespace, client: Client) -> int:
     elif args.command == "take":
         for record in client.take_all(args.since, tenant=args.tenant):
             print(json.dumps(record))
+    elif args.command == "backup":
+        size = download_backup(client, args.file)
+        print(f"saved {size} bytes to {args.file}")
+    elif args.command == "restore":
+        config = Config.from_sources({"name": args.name, "data_dir": args.data_dir, "cluster": args.cluster})
+        count = restore_backup(args.file, config.data_dir, node=config.name, cluster_id=config.cluster_id,
+                               force=args.force)
+        print(f"restored {count} records into {config.data_dir}")
     elif args.command == "stats":
         print(json.dumps(client.stats(), indent=2))
     elif args.command == "members":
@@ -89,4 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     except ClientError as error:
         print(f"badkvctl: {error.code}: {error.message}", file=sys.stderr)
         status = EXIT_UNREACHABLE if error.status == 0 else EXIT_NOT_FOUND if error.status == 404 else EXIT_REFUSED
+    except (RestoreError, CorruptLogError, DataDirMismatch, ConfigError) as error:
+        print(f"badkvctl: {error}", file=sys.stderr)
+        status = EXIT_REFUSED
+    except requests.RequestException as error:
+        print(f"badkvctl: unreachable: {error.__class__.__name__}", file=sys.stderr)
+        status = EXIT_UNREACHABLE
     sys.exit(status)

@@ -87,6 +87,7 @@ class FollowerActions:
     truncate_from: int | None = None
     append: list[dict] = field(default_factory=list)
     reset_state: bool = False
+    install: tuple[int, int] | None = None  # (index, term): copy the leader's state, its log starts after
 
 
 class RaftCore:
@@ -148,9 +149,12 @@ class RaftCore:
         entries = self.log.slice(prev_index + 1, self.max_batch_entries)
         self.send_seq += 1
         progress.last_sent = now
-        return {"term": self.current_term, "leader": self.name, "prev_index": prev_index,
-                "prev_term": self.log.term_at(prev_index), "entries": entries,
-                "leader_commit": self.commit_index, "seq": self.send_seq}
+        request = {"term": self.current_term, "leader": self.name, "prev_index": prev_index,
+                   "prev_term": self.log.term_at(prev_index), "entries": entries,
+                   "leader_commit": self.commit_index, "seq": self.send_seq}
+        if progress.next_index <= self.log.base_index:
+            request["install"] = True  # the entries it needs are compacted away
+        return request
 
     def handle_append_response(self, peer: str, request: dict, response: dict, now: float) -> None:
         progress = self.progress[peer]
@@ -220,6 +224,9 @@ class RaftCore:
         self.current_term = request["term"]
         self.leader = request["leader"]
         prev_index, prev_term = request["prev_index"], request["prev_term"]
+        if request.get("install") and self.log.term_at(prev_index) != prev_term:
+            actions.install = (prev_index, prev_term)
+            return self._reply(False), actions
         if prev_index > self.log.last_index:
             return self._reply(False), actions
         local_prev_term = self.log.term_at(prev_index)

@@ -149,6 +149,12 @@ class Store:
             self.applied_index = index
         self._applied.notify_all()
 
+    def mark_applied(self, index: int, revision: int) -> None:
+        """State copied from elsewhere counts as applied through ``index`` and ``revision``."""
+        with self._lock:
+            self.applied_index = max(self.applied_index, index)
+            self._advance(revision, None)
+
     def wait_for_revision(self, revision: int, timeout: float) -> bool:
         """Block until this store has applied ``revision`` (read-your-writes); False on timeout."""
         with self._lock:

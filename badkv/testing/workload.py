@@ -83,7 +83,8 @@ class Workload:
         """Seconds from ``moment`` (monotonic) to the first acknowledged write that was sent after it."""
         with self._lock:
             acks = [op.return_ for op in self.history
-                    if op.kind in ("write", "cas", "delete") and op.status == "ok" and op.call >= moment]
+                    if op.kind in ("write", "cas", "delete") and op.status == "ok" and op.outcome is None
+                    and op.call >= moment]
         return min(acks) - moment if acks else None
 
     # ---- one client -------------------------------------------------------------------

@@ -1,0 +1,206 @@
+"""Fault scenarios: a 3-node cluster wired through the fault proxy, a recorded workload, one fault, a verdict.
+
+A run starts the cluster with every peer link going through ``ProxyNetwork``,
+runs the workload, injects one fault for a while, heals, waits for the nodes
+to converge, and then checks the history (linearizability, local reads, no
+lost acknowledged write). A failing run keeps its history, the verdict and
+every node's log in one folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+from badkv.testing.checker import check_linearizable, check_local_reads, check_no_lost_writes
+from badkv.testing.history import save_history
+from badkv.testing.processes import LocalCluster, free_port
+from badkv.testing.proxy import ProxyNetwork
+from badkv.testing.workload import TENANT, Workload
+
+logger = logging.getLogger(__name__)
+
+NODE_ARGS = ["-isr-timeout", "1", "-heartbeat-interval", "0.1", "-write-timeout", "2",
+             "-peer-timeout", "0.5", "-sync-interval", "2"]
+
+
+@dataclass
+class Fault:
+    """Inject and heal one fault on a running cluster."""
+
+    name: str
+    inject: Callable[["Harness"], None]
+    heal: Callable[["Harness"], None]
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    seed: int
+    ok: bool
+    operations: int
+    acknowledged_writes: int
+    linearizable: bool | None
+    checker_reason: str
+    local_read_problems: list[str] = field(default_factory=list)
+    lost_write_problems: list[str] = field(default_factory=list)
+    converged_after_s: float | None = None
+    first_ack_after_fault_s: float | None = None
+    first_ack_after_heal_s: float | None = None
+    artifacts: str | None = None
+
+    def summary(self) -> str:
+        return (f"{self.scenario} seed={self.seed}: {'OK' if self.ok else 'FAILED'}, {self.operations} ops, "
+                f"{self.acknowledged_writes} acked writes, converged in {self.converged_after_s}s, "
+                f"first ack after fault {self.first_ack_after_fault_s}s, after heal {self.first_ack_after_heal_s}s"
+                + (f"; artifacts in {self.artifacts}" if self.artifacts else ""))
+
+
+class Harness:
+    """A cluster behind a proxy network; the handles a Fault needs."""
+
+    def __init__(self, workdir: Path, *, size: int = 3, durable: bool = True):
+        self.workdir = Path(workdir)
+        self.proxy = ProxyNetwork().start()
+        names = [f"n{i + 1}" for i in range(size)]
+        ports = {name: free_port() for name in names}
+        peer_addresses = {}
+        for src in names:
+            for dst in names:
+                if src != dst:
+                    port = self.proxy.add_link(src, dst, ("127.0.0.1", ports[dst]))
+                    peer_addresses[(src, dst)] = f"127.0.0.1:{port}"
+        self.cluster = LocalCluster(size, self.workdir / "logs", extra_args=NODE_ARGS + ([] if durable else ["-in-memory"]),
+                                    peer_addresses=peer_addresses, ports=ports)
+        if durable:
+            for node in self.cluster.nodes.values():
+                node.extra_args.extend(["-data-dir", str(self.workdir / "data" / node.name)])
+
+    @property
+    def leader(self):
+        return self.cluster.leader
+
+    @property
+    def follower(self):
+        return self.cluster.followers[0]
+
+    def start(self) -> "Harness":
+        self.cluster.start()
+        self.cluster.wait_ready()
+        return self
+
+    def restart_stopped(self) -> None:
+        for node in self.cluster.nodes.values():
+            if not node.running:
+                node.start(wait=False)
+        for node in self.cluster.nodes.values():
+            node.wait_healthy(20)
+
+    def stop(self) -> None:
+        try:
+            self.cluster.stop()
+        finally:
+            self.proxy.stop()
+
+
+def _kill(which: str) -> Fault:
+    return Fault(f"kill-{which}", lambda h: getattr(h, which).kill(), lambda h: h.restart_stopped())
+
+
+FAULTS: dict[str, Fault] = {
+    "kill-leader": _kill("leader"),
+    "kill-follower": _kill("follower"),
+    "pause-leader": Fault("pause-leader", lambda h: h.leader.pause(), lambda h: h.leader.resume()),
+    "blackhole-leader": Fault("blackhole-leader", lambda h: h.proxy.isolate("n1"), lambda h: h.proxy.heal()),
+    "blackhole-follower": Fault("blackhole-follower", lambda h: h.proxy.isolate("n2"), lambda h: h.proxy.heal()),
+    "drop-leader-to-follower": Fault("drop-leader-to-follower", lambda h: h.proxy.drop_one_way("n1", "n2"),
+                                     lambda h: h.proxy.heal()),
+    "delay-all": Fault("delay-all", lambda h: h.proxy.delay_all(0.1, 0.05), lambda h: h.proxy.heal()),
+}
+
+
+def wait_converged(endpoints: dict[str, str], timeout: float) -> float | None:
+    """Seconds until every node reports the same applied revision and the same take/0; None if never."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            revisions = {requests.get(url + "/admin/stats", timeout=1).json()["applied_revision"]
+                         for url in endpoints.values()}
+            if len(revisions) == 1:
+                takes = [_take_all(url) for url in endpoints.values()]
+                if all(take == takes[0] for take in takes):
+                    return round(time.monotonic() - started, 3)
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def _take_all(url: str) -> list[dict]:
+    records, cursor = [], 0
+    while True:
+        page = requests.get(f"{url}/api/v1/take/{cursor}", params={"limit": 1000}, timeout=2).json()
+        records.extend(page["records"])
+        cursor = page["next"]
+        if len(page["records"]) < 1000:
+            return records
+
+
+def final_values(endpoints: dict[str, str], keys: list[str]) -> dict[str, dict[str, str | None]]:
+    finals: dict[str, dict[str, str | None]] = {}
+    for node, url in endpoints.items():
+        finals[node] = {}
+        for key in keys:
+            response = requests.get(f"{url}/api/v1/keys/{TENANT}/{key}", timeout=2)
+            finals[node][key] = response.content.decode() if response.status_code == 200 else None
+    return finals
+
+
+def run_scenario(scenario: str, seed: int, workdir: Path, *, duration: float = 8.0, fault_at: float = 2.0,
+                 fault_for: float = 3.0, artifacts_root: Path | None = None, durable: bool = True,
+                 check_deadline: float = 60.0) -> ScenarioResult:
+    """Run one scenario end to end and judge it; artifacts are kept when it fails."""
+    fault = FAULTS[scenario]
+    harness = Harness(workdir, durable=durable).start()
+    endpoints = {name: node.url for name, node in harness.cluster.nodes.items()}
+    workload = Workload(endpoints, seed=seed)
+    try:
+        runner = workload.start(duration)
+        time.sleep(fault_at)
+        fault_moment = time.monotonic()
+        fault.inject(harness)
+        time.sleep(fault_for)
+        heal_moment = time.monotonic()
+        fault.heal(harness)
+        runner.join(duration + 30)
+        history = sorted(workload.history, key=lambda op: op.call)
+        converged = wait_converged(endpoints, timeout=5.0)
+        finals = final_values(endpoints, workload.keys) if converged is not None else {}
+    finally:
+        harness.stop()
+    verdict = check_linearizable(history, deadline_s=check_deadline)
+    result = ScenarioResult(
+        scenario=scenario, seed=seed, ok=False, operations=len(history),
+        acknowledged_writes=sum(1 for op in history if op.kind != "read" and op.status == "ok"),
+        linearizable=verdict.ok, checker_reason=verdict.reason,
+        local_read_problems=check_local_reads(history),
+        lost_write_problems=check_no_lost_writes(history, finals) if finals else ["the nodes did not converge"],
+        converged_after_s=converged, first_ack_after_fault_s=workload.first_ack_since(fault_moment),
+        first_ack_after_heal_s=workload.first_ack_since(heal_moment))
+    result.ok = bool(verdict.ok) and not result.local_read_problems and not result.lost_write_problems
+    if not result.ok and artifacts_root is not None:
+        folder = Path(artifacts_root) / f"{scenario}-seed{seed}-{int(time.time())}"
+        folder.mkdir(parents=True, exist_ok=True)
+        save_history(folder / "history.jsonl", history)
+        (folder / "verdict.json").write_text(json.dumps({**asdict(result), "checker": verdict.to_dict()},
+                                                        indent=2, default=str))
+        shutil.copytree(Path(workdir) / "logs", folder / "logs", dirs_exist_ok=True)
+        result.artifacts = str(folder)
+    return result
