@@ -27,6 +27,7 @@ EXPECTED_STATUSES = {
     ("get", "/api/v1/openapi.json"): {"200"},
     ("get", "/admin/stats"): {"200"},
     ("get", "/admin/metrics"): {"200"},
+    ("get", "/admin/backup"): {"200"},
     ("get", "/admin/members"): {"200"},
     ("get", "/admin/health"): {"200"},
     ("get", "/admin/ready"): {"200", "503"},
