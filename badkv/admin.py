@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from badkv import status
+
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
@@ -13,7 +15,7 @@ def _node():
 
 @bp.get("/stats")
 def stats():
-    return jsonify({**_node().stats(), "requests": current_app.extensions["badkv_metrics"].request_counts()})
+    return jsonify({**status.stats(_node()), "requests": current_app.extensions["badkv_metrics"].request_counts()})
 
 
 @bp.get("/metrics")
@@ -24,7 +26,7 @@ def metrics():
 
 @bp.get("/members")
 def members():
-    return jsonify(_node().members())
+    return jsonify(status.members(_node()))
 
 
 @bp.get("/backup")
@@ -42,7 +44,7 @@ def health():
 
 @bp.get("/ready")
 def ready():
-    is_ready, reason = _node().readiness()
+    is_ready, reason = status.readiness(_node())
     response = jsonify({"ready": is_ready, "reason": reason, "node": _node().name})
     response.status_code = 200 if is_ready else 503
     return response

@@ -11,6 +11,8 @@ from flask import Flask
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from badkv import status
+
 disable_created_metrics()  # the *_created series only add noise to every scrape
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -23,7 +25,7 @@ class NodeCollector:
         self.node = node
 
     def collect(self):
-        stats = self.node.stats()
+        stats = status.stats(self.node)
         for name, help_text in (("keys", "Live keys"), ("tombstones", "Deleted keys kept as tombstones"),
                                 ("bytes", "Bytes of live values"), ("commit_index", "Commit index"),
                                 ("applied_index", "Applied log index"), ("last_index", "Last log index"),
@@ -40,6 +42,13 @@ class NodeCollector:
         yield GaugeMetricFamily("badkv_take_sync_runs", "Take sync runs", value=sync["runs"])
         yield GaugeMetricFamily("badkv_take_sync_applied", "Records applied by take sync", value=sync["records_applied"])
         yield GaugeMetricFamily("badkv_take_sync_errors", "Failed take sync runs", value=sync["errors"])
+        storage = stats["storage"]
+        if not storage["in_memory"]:
+            yield GaugeMetricFamily("badkv_wal_bytes", "Bytes in write-ahead log segments", value=storage["wal_bytes"])
+            yield GaugeMetricFamily("badkv_wal_segments", "Write-ahead log segment files",
+                                    value=storage["wal_segments"])
+            yield GaugeMetricFamily("badkv_last_snapshot_index", "Log index of the newest snapshot",
+                                    value=storage["last_snapshot_index"] or 0)
 
 
 class Metrics:
@@ -52,6 +61,10 @@ class Metrics:
         self.latency = Histogram("badkv_http_request_duration_seconds", "HTTP request latency by route",
                                  ["route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(NodeCollector(node))
+        if node.wal is not None:
+            fsync = Histogram("badkv_wal_fsync_seconds", "Time of one write-ahead log fsync",
+                              buckets=LATENCY_BUCKETS, registry=self.registry)
+            node.wal.fsync_observer = fsync.observe
         self.counts: dict[tuple[str, str, int], int] = {}
 
     def instrument(self, app: Flask) -> None:

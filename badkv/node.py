@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 
-from badkv import __version__
 from badkv.config import Config
 from badkv.errors import BadkvError, NotFound, NotLeader, Timeout, Unavailable
 from badkv.persistence import open_storage, snapshot_records, starting_term
@@ -95,6 +94,11 @@ class Node:
     @property
     def is_leader(self) -> bool:
         return self.core.is_leader
+
+    @property
+    def pending_writes(self) -> int:
+        """Writes in the log but not yet applied."""
+        return len(self._pending)
 
     @property
     def leader_peer(self) -> PeerClient | None:
@@ -377,54 +381,3 @@ class Node:
                    if k.lower() in ("content-type", "etag", "retry-after", "allow") or k.lower().startswith("x-badkv-")}
         return response.status_code, relayed, response.content
 
-    # ---- admin ---------------------------------------------------------------------------
-    def members(self) -> list[dict]:
-        now = self.monotonic()
-        members = []
-        for name, address in self.config.cluster:
-            entry = {"name": name, "address": address, "role": "leader" if name == self.core.leader else "follower",
-                     "self": name == self.name}
-            progress = self.core.progress.get(name) if self.is_leader else None
-            if name == self.name:
-                entry.update(reachable=True, in_sync=True, last_contact_ms=0, match_index=self.core.log.last_index,
-                             applied_index=self.store.applied_index)
-            elif progress is not None:
-                entry.update(reachable=progress.reachable and now - progress.last_ack <= self.config.isr_timeout,
-                             in_sync=progress.in_sync, last_contact_ms=round((now - progress.last_ack) * 1000),
-                             match_index=progress.match_index, applied_index=progress.applied_index,
-                             isr_evictions=progress.evictions)
-            elif name == self.core.leader and self.last_leader_contact is not None:
-                ago = now - self.last_leader_contact
-                entry.update(reachable=ago <= self.config.isr_timeout, in_sync=None,
-                             last_contact_ms=round(ago * 1000), match_index=None, applied_index=None)
-            else:
-                entry.update(reachable=None, in_sync=None, last_contact_ms=None, match_index=None, applied_index=None)
-            members.append(entry)
-        return members
-
-    def readiness(self) -> tuple[bool, str]:
-        """Ready when a leader is known, reachable, and this node has applied what it knows is committed."""
-        if self.is_leader:
-            if not self.core.has_quorum(self.monotonic()):
-                return False, "the leader has no quorum"
-            return True, "leader"
-        if self.last_leader_contact is None:
-            return False, f"no contact with the leader {self.core.leader} yet"
-        if self.monotonic() - self.last_leader_contact > self.config.isr_timeout:
-            return False, f"no contact with the leader {self.core.leader} for over {self.config.isr_timeout:g}s"
-        if self.store.applied_index < self.core.commit_index:
-            return False, "catching up with the leader"
-        return True, "follower"
-
-    def stats(self) -> dict:
-        store = self.store.stats()
-        return {"node": self.name, "version": __version__, "role": "leader" if self.is_leader else "follower",
-                "term": self.core.current_term, "leader": self.core.leader, "cluster_size": len(self.config.cluster),
-                "acks": self.config.acks, "commit_index": self.core.commit_index,
-                "last_index": self.core.log.last_index, "applied_index": store.pop("applied_index"),
-                "applied_revision": store.pop("applied_revision"), **store,
-                "pending_writes": len(self._pending), "take_sync": self.take_sync.stats(),
-                "uptime_seconds": round(self.monotonic() - self.started_at, 3)}
-
-
-__all__ = ["Node", "BadkvError"]

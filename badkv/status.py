@@ -1,0 +1,70 @@
+"""What a node reports about itself: members, readiness and stats for the admin API and metrics."""
+
+from __future__ import annotations
+
+from badkv import __version__
+from badkv.node import Node
+
+
+def members(node: Node) -> list[dict]:
+    """Every member as this node sees it: role, reachability, in-sync state, replication position."""
+    now = node.monotonic()
+    members = []
+    for name, address in node.config.cluster:
+        entry = {"name": name, "address": address, "role": "leader" if name == node.core.leader else "follower",
+                 "self": name == node.name}
+        progress = node.core.progress.get(name) if node.is_leader else None
+        if name == node.name:
+            entry.update(reachable=True, in_sync=True, last_contact_ms=0, match_index=node.core.log.last_index,
+                         applied_index=node.store.applied_index)
+        elif progress is not None:
+            entry.update(reachable=progress.reachable and now - progress.last_ack <= node.config.isr_timeout,
+                         in_sync=progress.in_sync, last_contact_ms=round((now - progress.last_ack) * 1000),
+                         match_index=progress.match_index, applied_index=progress.applied_index,
+                         isr_evictions=progress.evictions)
+        elif name == node.core.leader and node.last_leader_contact is not None:
+            ago = now - node.last_leader_contact
+            entry.update(reachable=ago <= node.config.isr_timeout, in_sync=None,
+                         last_contact_ms=round(ago * 1000), match_index=None, applied_index=None)
+        else:
+            entry.update(reachable=None, in_sync=None, last_contact_ms=None, match_index=None, applied_index=None)
+        members.append(entry)
+    return members
+
+
+def readiness(node: Node) -> tuple[bool, str]:
+    """Ready when a leader is known, reachable, and this node has applied what it knows is committed."""
+    if node.is_leader:
+        if not node.core.has_quorum(node.monotonic()):
+            return False, "the leader has no quorum"
+        return True, "leader"
+    if node.last_leader_contact is None:
+        return False, f"no contact with the leader {node.core.leader} yet"
+    if node.monotonic() - node.last_leader_contact > node.config.isr_timeout:
+        return False, f"no contact with the leader {node.core.leader} for over {node.config.isr_timeout:g}s"
+    if node.store.applied_index < node.core.commit_index:
+        return False, "catching up with the leader"
+    return True, "follower"
+
+
+def stats(node: Node) -> dict:
+    """What /admin/stats shows: role, positions, store sizes, sync and storage counters."""
+    store = node.store.stats()
+    return {"node": node.name, "version": __version__, "role": "leader" if node.is_leader else "follower",
+            "term": node.core.current_term, "leader": node.core.leader, "cluster_size": len(node.config.cluster),
+            "acks": node.config.acks, "commit_index": node.core.commit_index,
+            "last_index": node.core.log.last_index, "applied_index": store.pop("applied_index"),
+            "applied_revision": store.pop("applied_revision"), **store,
+            "pending_writes": node.pending_writes, "take_sync": node.take_sync.stats(),
+            "storage": _storage(node), "uptime_seconds": round(node.monotonic() - node.started_at, 3)}
+
+
+def _storage(node: Node) -> dict:
+    if node.wal is None:
+        return {"in_memory": True}
+    wal = node.wal.stats()
+    return {"in_memory": False, "data_dir": node.config.data_dir, "wal_bytes": wal["wal_bytes"],
+            "wal_segments": wal["segments"], "last_snapshot_index": wal["last_snapshot_index"],
+            "last_snapshot_time": wal["last_snapshot_time"], "fsyncs": wal["fsyncs"],
+            "fsync_seconds_total": round(wal["fsync_seconds_total"], 6),
+            "recovery_seconds": round(node.recovery_seconds, 3)}
