@@ -56,20 +56,36 @@ def parse_config(argv: list[str], environ: dict[str, str]) -> Config:
 def check_storage(config: Config) -> None:
     """Open the data dir once before gunicorn starts, so a corrupt log or a foreign data dir stops the
     command with exit status 1 and one line, rather than a worker that fails to boot (with -repair,
-    this is where the log is cut)."""
+    this is where the log is cut). It runs in a child process so the master, which forks the worker,
+    never holds the data itself."""
     if config.in_memory:
         return
+    child = os.fork()
+    if child == 0:
+        os._exit(_open_storage_once(config))
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(1)
+
+
+def _open_storage_once(config: Config) -> int:
     from badkv.persistence import open_storage
     from badkv.store import HybridClock, Store
     from badkv.wal import CorruptLogError, DataDirMismatch
 
     try:
-        recovered = open_storage(config, Store(), HybridClock())
+        open_storage(config, Store(), HybridClock()).wal.close()
     except (CorruptLogError, DataDirMismatch) as error:
-        sys.exit(f"badkv: {error}")
+        print(f"badkv: {error}", file=sys.stderr, flush=True)
+        return 1
     except OSError as error:
-        sys.exit(f"badkv: cannot use data dir {config.data_dir}: {error.strerror or error}")
-    recovered.wal.close()
+        print(f"badkv: cannot use data dir {config.data_dir}: {error.strerror or error}", file=sys.stderr,
+              flush=True)
+        return 1
+    except Exception as error:  # the worker would fail the same way; say so here in one line
+        print(f"badkv: cannot open data dir {config.data_dir}: {error}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
