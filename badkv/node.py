@@ -41,6 +41,8 @@ class Node:
         self._threads: list[threading.Thread] = []
         self.last_leader_contact = None
         self._snapshot_due = threading.Event()
+        self.storage_error: str | None = None  # set once a WAL write or fsync failed: stop taking writes
+        self.term_start_index = 0  # the leader's no-op of this term: state is current once it is applied
         self._install: tuple[int, int] | None = None
         members = [name for name, _ in config.cluster]
         recovered = open_storage(config, self.store, self.clock)
@@ -59,6 +61,7 @@ class Node:
         if self.core.is_leader:
             with self._lock:
                 entry = self._propose({"op": "noop", "tenant": "", "name": "", "value": b"", "timestamp": 0})
+                self.term_start_index = entry["index"]
             self._make_durable(entry["index"])
 
     # ---- lifecycle ------------------------------------------------------------------
@@ -111,6 +114,7 @@ class Node:
         if not self.is_leader:
             raise NotLeader("this node is not the leader", leader=self.core.leader)
         key = (tenant, name)
+        self._check_serving()
         with self._lock:
             self.core.tick(self.monotonic())
             if not self.core.has_quorum(self.monotonic()):
@@ -137,25 +141,44 @@ class Node:
                           revision=revision)
         return record
 
+    def _check_serving(self) -> None:
+        """Refuse leader work (503) while the disk has failed or a restarted leader has not caught up."""
+        if self.storage_error is not None:
+            raise Unavailable(f"this node's storage failed: {self.storage_error}", retry_after=5)
+        if self.store.applied_index < self.term_start_index:
+            raise Unavailable("the leader is applying its log after a restart", retry_after=1)
+
+    def _storage_failed(self, error: Exception) -> Unavailable:
+        self.storage_error = f"{error.__class__.__name__}: {error}"
+        logger.critical("%s: write-ahead log failed, refusing writes until restarted: %s", self.name, error)
+        return Unavailable(f"this node's storage failed: {self.storage_error}", retry_after=5)
+
     def _propose(self, entry: dict) -> dict:
         """Append to the leader's log (lock held); the log is durable at once while in memory."""
         entry.setdefault("revision", self.clock.next())
         entry = self.core.propose(entry)
+        if self.wal is not None:
+            try:
+                self.wal.append([entry])
+            except Exception as error:
+                self.core.log.truncate_from(entry["index"])  # never replicate what is not in our WAL
+                raise self._storage_failed(error) from None
         if entry["op"] != "noop":
             self._pending[(entry["tenant"], entry["name"])] = Record.from_entry(entry)
         if self.wal is None:
             self.core.set_durable(entry["index"])
             self._apply_committed()
             self._changed.notify_all()
-        else:
-            self.wal.append([entry])
         return entry
 
     def _make_durable(self, index: int) -> None:
         """Group commit (lock not held): fsync the leader's log through ``index``, then count it."""
         if self.wal is None:
             return
-        self.wal.flush_through(index)
+        try:
+            self.wal.flush_through(index)
+        except Exception as error:
+            raise self._storage_failed(error) from None
         with self._lock:
             self.core.set_durable(self.wal.durable_index)
             self._apply_committed()
@@ -208,17 +231,35 @@ class Node:
                         self._changed.notify_all()
                     self._stopping.wait(min(0.05 * 2 ** min(self.core.progress[peer].failures, 4), 0.5))
                     continue
+                new_term_entry = None
                 with self._lock:
                     self.core.handle_append_response(peer, request, response, self.monotonic())
+                    if self.core.higher_term_seen > self.core.current_term:
+                        new_term_entry = self._start_term_above(self.core.higher_term_seen)
                     self._apply_committed()
                     self._changed.notify_all()
+                if new_term_entry is not None:
+                    self._make_durable(new_term_entry)
             except Exception:
                 logger.exception("%s: replicator for %s failed; going on", self.name, peer)
                 self._stopping.wait(0.1)
 
+    def _start_term_above(self, term: int) -> int:
+        """A follower knows a newer term than this static leader (its disk was replaced): move past it."""
+        logger.warning("%s: a follower is in term %d, above this leader's %d; starting term %d",
+                       self.name, term, self.core.current_term, term + 1)
+        self.core.current_term = term + 1
+        if self.wal is not None:
+            self.wal.save_state(self.core.current_term, None)
+        entry = self._propose({"op": "noop", "tenant": "", "name": "", "value": b"", "timestamp": 0})
+        self.term_start_index = entry["index"]
+        return entry["index"]
+
     # ---- replication (follower) -------------------------------------------------------------
     def handle_append(self, request: dict) -> dict:
         """AppendEntries from the leader: check, persist, apply what is committed, answer."""
+        if self.storage_error is not None:
+            raise Unavailable(f"this node's storage failed: {self.storage_error}", retry_after=5)
         with self._lock:
             term_before = self.core.current_term
             response, actions = self.core.handle_append(request, self.store.applied_index)
@@ -233,14 +274,18 @@ class Node:
                 logger.warning("%s: the leader rewrote applied history; rebuilding state from its log", self.name)
                 self.store.load([], 0, 0)
                 self.take_sync.reset()
-            if self.wal is not None:
-                if self.core.current_term != term_before:
-                    self.wal.save_state(self.core.current_term, None)
-                if actions.truncate_from is not None:
-                    self.wal.truncate_from(actions.truncate_from)
-                if actions.append:
-                    self.wal.append(actions.append)
-                    self.wal.flush_through(actions.append[-1]["index"])
+            if self.wal is not None and not actions.reset_state:
+                try:
+                    if self.core.current_term != term_before:
+                        self.wal.save_state(self.core.current_term, None)
+                    if actions.truncate_from is not None:
+                        self.wal.truncate_from(actions.truncate_from)
+                    if actions.append:
+                        self.wal.append(actions.append)
+                        self.wal.flush_through(actions.append[-1]["index"])
+                except Exception as error:
+                    # The in-memory log is ahead of the disk now: never answer an append again.
+                    raise self._storage_failed(error) from None
             self._apply_committed()
             response["applied_index"] = self.store.applied_index
             self._changed.notify_all()
@@ -299,14 +344,17 @@ class Node:
         """Catch up from the leader's take feed when its log no longer reaches back far enough."""
         self.take_sync.reset()
         self.take_sync.sync_once()
-        with self._lock:
+        with self._lock:  # disk first, then memory, all under the lock: no append may slip in between
             if self.core.log.term_at(index) != term:
+                revision = max(self.store.applied_revision, self.take_sync.last_source_revision)
+                if self.wal is not None:
+                    self.wal.write_snapshot(index=index, term=term, revision=revision,
+                                            records=snapshot_records(self.store.records()))
+                    self.last_snapshot_index = index
                 self.core.log.compact(index, term)
                 self.core.commit_index = max(self.core.commit_index, index)
-                self.store.mark_applied(index, self.take_sync.last_source_revision)
+                self.store.mark_applied(index, revision)
             self._install = None
-        if self.wal is not None:
-            self.snapshot()
         logger.info("%s: installed the leader's state as of index %d", self.name, index)
 
     def _fetch_leader_take(self, cursor: int, limit: int) -> dict:
@@ -331,8 +379,10 @@ class Node:
              timeout: float | None = None) -> Record:
         """The live record of a key at the asked consistency; NotFound if missing or deleted."""
         timeout = self.config.read_timeout if timeout is None else timeout
-        if consistency in ("leader", "linearizable") and not self.is_leader:
-            raise NotLeader("this node is not the leader", leader=self.core.leader)
+        if consistency in ("leader", "linearizable"):
+            if not self.is_leader:
+                raise NotLeader("this node is not the leader", leader=self.core.leader)
+            self._check_serving()
         if consistency == "linearizable":
             self._read_barrier(timeout)
         if min_revision is not None and not self.store.wait_for_revision(min_revision, timeout):

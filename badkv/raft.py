@@ -106,6 +106,7 @@ class RaftCore:
         self.commit_index = log.base_index
         self.durable_index = log.last_index
         self.send_seq = 0
+        self.higher_term_seen = 0
         self.progress = {peer: Progress(next_index=log.last_index + 1, last_ack=now)
                          for peer in members if peer != name}
 
@@ -158,11 +159,15 @@ class RaftCore:
 
     def handle_append_response(self, peer: str, request: dict, response: dict, now: float) -> None:
         progress = self.progress[peer]
-        progress.last_ack = now
         progress.reachable = True
         progress.failures = 0
         progress.acked_seq = max(progress.acked_seq, request["seq"])
+        if response.get("term", 0) > self.current_term:
+            self.higher_term_seen = max(self.higher_term_seen, response["term"])
         if response["success"]:
+            # Only an accepted append counts as contact for the in-sync set: a follower that answers
+            # but cannot take entries (it needs older ones) must not hold back every commit.
+            progress.last_ack = now
             match = request["prev_index"] + len(request["entries"])
             progress.match_index = max(progress.match_index, match)
             progress.next_index = progress.match_index + 1
@@ -170,7 +175,8 @@ class RaftCore:
         else:
             # Walk back to the follower's hint: its last index, or before its conflicting entry.
             hint = min(response.get("last_index", 0), request["prev_index"] - 1)
-            progress.next_index = max(self.log.base_index + 1, hint + 1)
+            # Below the leader's log base the follower needs the leader's state (install), not entries.
+            progress.next_index = max(1, hint + 1)
             progress.match_index = min(progress.match_index, hint)
         progress.applied_index = max(progress.applied_index, response.get("applied_index", 0))
         if not progress.in_sync and progress.match_index >= self.commit_index:
@@ -195,7 +201,9 @@ class RaftCore:
         if not self.is_leader:
             return
         matches = sorted([self.durable_index] + [p.match_index for p in self.progress.values()], reverse=True)
-        candidate = matches[self.quorum - 1]
+        # The static leader must hold every committed entry on its own disk: after a crash it
+        # restarts from that disk, and nothing else may overwrite what a majority applied.
+        candidate = min(matches[self.quorum - 1], self.durable_index)
         for progress in self.progress.values():
             if progress.in_sync:
                 candidate = min(candidate, progress.match_index)
@@ -239,13 +247,16 @@ class RaftCore:
             if index <= self.log.last_index:
                 if self.log.term_at(index) == entry["term"]:
                     continue
-                self.log.truncate_from(index)
-                actions.truncate_from = index
-                self.commit_index = min(self.commit_index, index - 1)
                 if index <= applied_index:
                     # Only a leader that lost its own log (in-memory restart) rewrites applied
                     # history; start over from its log rather than keep state it does not have.
                     actions.reset_state = True
+                    self.log = Log()
+                    self.commit_index = 0
+                    return self._reply(False, last_index=0), actions
+                self.log.truncate_from(index)
+                actions.truncate_from = index
+                self.commit_index = min(self.commit_index, index - 1)
             self.log.append([entry])
             actions.append.append(entry)
         last_new = prev_index + len(request["entries"])

@@ -7,6 +7,7 @@ refused before anything is written.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from pathlib import Path
@@ -51,6 +52,19 @@ def download_backup(client, path: str) -> int:
     return written
 
 
+def _refuse_if_in_use(target: Path) -> None:
+    """A running node holds an flock on DATA_DIR/LOCK; never delete its files under it."""
+    lock_path = target / "LOCK"
+    if not lock_path.exists():
+        return
+    with open(lock_path, "a+b") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RestoreError(f"{target} is in use by a running node; stop it first") from None
+        fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
 def restore_backup(path: str, data_dir: str, *, node: str, cluster_id: str, force: bool = False) -> int:
     """Seed ``data_dir`` for ``node`` from the backup at ``path``; returns the number of records."""
     try:
@@ -63,6 +77,7 @@ def restore_backup(path: str, data_dir: str, *, node: str, cluster_id: str, forc
     if target.exists() and any(target.iterdir()):
         if not force:
             raise RestoreError(f"{data_dir} is not empty; pass --force to replace what is there")
+        _refuse_if_in_use(target)
         for child in ("wal", "snap"):
             for file in (target / child).glob("*") if (target / child).exists() else ():
                 file.unlink()

@@ -34,9 +34,13 @@ def members(node: Node) -> list[dict]:
 
 def readiness(node: Node) -> tuple[bool, str]:
     """Ready when a leader is known, reachable, and this node has applied what it knows is committed."""
+    if node.storage_error is not None:
+        return False, f"storage failed: {node.storage_error}"
     if node.is_leader:
         if not node.core.has_quorum(node.monotonic()):
             return False, "the leader has no quorum"
+        if node.store.applied_index < node.term_start_index:
+            return False, "the leader is applying its log after a restart"
         return True, "leader"
     if node.last_leader_contact is None:
         return False, f"no contact with the leader {node.core.leader} yet"

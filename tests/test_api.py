@@ -85,9 +85,19 @@ def lonely_clock():
 
 @pytest.fixture
 def lonely_leader(lonely_clock):
-    """A leader of three whose followers never answer (no threads run); its clock moves only by hand."""
+    """A leader of three whose followers took its start-of-term no-op and then never answered again
+    (no threads run); its clock moves only by hand."""
     config = Config.from_sources({**LONELY_LEADER, "in_memory": True})
     node = Node(config, monotonic=lonely_clock)
+    for _ in range(2):  # one round carries the no-op, the next tells the followers it committed
+        for peer in node.core.progress:
+            request = node.core.append_request(peer, lonely_clock())
+            last = request["prev_index"] + len(request["entries"])
+            node.core.handle_append_response(peer, request, {"term": request["term"], "success": True,
+                                                             "last_index": last, "applied_index": last},
+                                             lonely_clock())
+    node._apply_committed()
+    assert node.store.applied_index == node.term_start_index
     app = create_app(config, node=node)
     yield app.test_client()
     node.stop()
@@ -618,6 +628,15 @@ def test_leader_whose_followers_never_answer_times_out_with_504(lonely_leader):
     response = put(lonely_leader)
     body = assert_error(response, 504, "timeout")
     assert isinstance(body["revision"], int)
+
+
+def test_a_leader_whose_term_has_not_started_is_503():
+    config = Config.from_sources({**LONELY_LEADER, "in_memory": True})
+    client = create_app(config).test_client()
+    assert_error(put(client), 503, "unavailable")
+    assert_error(get(client, consistency="linearizable"), 503, "unavailable")
+    ready = client.get("/admin/ready")
+    assert ready.status_code == 503
 
 
 def test_leader_without_quorum_is_503_unavailable(lonely_leader, lonely_clock):

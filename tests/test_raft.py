@@ -158,8 +158,9 @@ def test_a_leader_that_lost_its_log_makes_followers_reset_their_state():
     assert cluster.applied["n2"] == 2
     cluster.cores["n1"] = cluster._core("n1", 5)  # in-memory restart, higher term
     cluster.propose("c")
-    response = cluster.deliver("n2")
-    assert response["success"]
+    assert cluster.deliver("n2")["success"] is False, "the follower drops its log and asks from the start"
+    assert cluster.applied["n2"] == 0
+    assert cluster.deliver("n2")["success"]
     assert values(cluster.cores["n2"]) == ["c"]
 
 
@@ -225,3 +226,30 @@ def test_random_drops_never_lose_a_committed_entry_and_logs_match(seed, steps):
             assert values(follower) == values(leader)[:follower.log.last_index]
             assert follower.commit_index <= leader.commit_index
     assert len(cluster.leader.log.entries) == proposed
+
+
+def test_the_leader_never_commits_past_its_own_disk():
+    cluster = SimulatedCluster()
+    entry = cluster.leader.propose({"op": "put", "value": "a"})  # not yet fsync'ed by the leader
+    cluster.round()
+    assert cluster.leader.commit_index < entry["index"], "two followers alone must not commit it"
+    cluster.leader.set_durable(entry["index"])
+    assert cluster.leader.commit_index == entry["index"]
+
+
+def test_a_follower_that_answers_but_cannot_take_entries_leaves_the_in_sync_set():
+    cluster = SimulatedCluster()
+    for value in "abc":
+        cluster.propose(value)
+        cluster.round()
+    cluster.cores["n3"] = cluster._core("n3", 0)
+    cluster.applied["n3"] = 0
+    cluster.leader.log.compact(3, cluster.leader.log.term_at(3))  # entries it needs are gone
+    index = cluster.propose("d")
+    for _ in range(5):
+        cluster.advance(ISR_TIMEOUT / 4)
+        cluster.round()
+    assert not cluster.leader.progress["n3"].in_sync
+    assert cluster.leader.commit_index == index
+    request = cluster.leader.append_request("n3", cluster.now)
+    assert request.get("install") is True, "the leader asks for a state copy once its log cannot help"
