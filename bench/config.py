@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.disk import default_data_parent
 from bench.scenarios import SCENARIOS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ class BenchConfig:
     repo_root: Path = REPO_ROOT
     venv_bin: Path = REPO_ROOT / ".venv" / "bin"
     results_dir: Path = REPO_ROOT / "bench" / "results"
+    durable_dir: Path = default_data_parent(REPO_ROOT / "bench" / "results")
 
     def validate(self):
         """Raise ConfigError naming the first setting that cannot work."""
@@ -52,6 +54,8 @@ class BenchConfig:
             raise ConfigError(f"--scenarios takes a comma list of {', '.join(KNOWN_SCENARIOS)}; got {unknown or 'none'}")
         if "{listen}" not in self.badkv_cmd and "{port}" not in self.badkv_cmd:
             raise ConfigError("--badkv-cmd must contain {listen} or {port} so each server gets its own port")
+        if "durable" in self.scenarios and not Path(self.durable_dir).is_dir():
+            raise ConfigError(f"--durable-dir {self.durable_dir} is not an existing directory")
         if not (self.venv_bin / "gunicorn").exists():
             raise ConfigError(f"{self.venv_bin / 'gunicorn'} not found; create the virtualenv first")
         return self
@@ -91,6 +95,10 @@ def build_parser():
     )
     parser.add_argument("--ready-timeout", type=float, default=defaults.ready_timeout_s, help="seconds to wait for a server to serve (default %(default)s)")
     parser.add_argument("--results-dir", type=Path, default=defaults.results_dir, help="where the JSON results go (default bench/results)")
+    parser.add_argument(
+        "--durable-dir", type=Path, default=defaults.durable_dir,
+        help="durable scenario: folder for the data dirs' temp folder, on a real disk, not tmpfs (default %(default)s)",
+    )
     return parser
 
 
@@ -110,4 +118,5 @@ def config_from_args(argv=None):
         ready_timeout_s=args.ready_timeout,
         venv_bin=venv_bin,
         results_dir=args.results_dir,
+        durable_dir=args.durable_dir,
     ).validate()

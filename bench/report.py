@@ -87,6 +87,7 @@ def results_document(results, config, run_info):
             "wrk_threads": config.wrk_threads,
             "server_threads": config.server_threads,
             "badkv_cmd": config.badkv_cmd,
+            "durable_dir": str(config.durable_dir),
         },
         "workloads": WORKLOADS,
         "scenarios": [_scenario_json(scenario) for scenario in results],
@@ -99,7 +100,8 @@ def _scenario_json(scenario):
         rows = summarize(comparison)
         targets = [{**row, "runs": [run.to_json() for run in row["runs"]]} for row in rows]
         comparisons.append({"workload": comparison.workload, "baseline": comparison.baseline, "targets": targets})
-    return {"name": scenario.name, "skipped": scenario.skipped, "notes": scenario.notes, "comparisons": comparisons}
+    return {"name": scenario.name, "skipped": scenario.skipped, "notes": scenario.notes,
+            "summary": scenario.summary, "comparisons": comparisons}
 
 
 def write_results(document, results_dir, stamp):

@@ -7,6 +7,8 @@ scenario whose server cannot start is reported as skipped with the reason.
 Adding a scenario is one function plus an entry in SCENARIOS.
 """
 
+import dataclasses
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -14,12 +16,17 @@ from pathlib import Path
 
 import requests
 
-from bench.measure import ETCD_V2_API, READ_KEY, Comparison, Target, measure, preload
+from bench.disk import filesystem_of
+from bench.measure import ETCD_V2_API, READ_KEY, REQUEST_TIMEOUT_SECONDS, Comparison, Target, measure, preload
 from bench.servers import LOOPBACK, ServerPool, ServerSpec, ServerStartError, expand_template, free_ports, one_line
 
 ETCD_BINARY = Path("/usr/bin/etcd")
 CLUSTER_NAMES = ("n1", "n2", "n3")
 CLUSTER_SETTLE_SECONDS = 30.0
+MEMORY_CLUSTER_NAMES = ("m1", "m2", "m3")
+DURABLE_CLUSTER_NAMES = ("d1", "d2", "d3")
+IN_MEMORY_FLAGS = ("-in-memory", "--in-memory")
+DURABLE_TARGET_RATIO = 0.80
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class ScenarioResult:
     skipped: str = ""
     notes: list = field(default_factory=list)
     comparisons: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)  # scenario-specific figures for the JSON file
 
 
 def bare_spec(config, port):
@@ -178,5 +186,129 @@ def etcd(context):
     return result
 
 
-SCENARIOS = {"single": single, "cluster": cluster, "etcd": etcd}
+def without_in_memory(argv):
+    """`argv` with the -in-memory flag removed (the default --badkv-cmd has it; a durable node must not)."""
+    return tuple(part for part in argv if part not in IN_MEMORY_FLAGS)
+
+
+def durable_spec(config, name, port, cluster_members, data_dir):
+    """A badkv cluster node from --badkv-cmd, minus -in-memory, plus `-data-dir data_dir` (fsync is on by default)."""
+    spec = badkv_spec(config, name, port, cluster_members)
+    return dataclasses.replace(spec, argv=without_in_memory(spec.argv) + ("-data-dir", str(data_dir)))
+
+
+def _members(names, ports):
+    return ",".join(f"{name}={LOOPBACK}:{port}" for name, port in zip(names, ports))
+
+
+def storage_stats(target):
+    """The `storage` block of a badkv node's /admin/stats plus its last log index ({} if unreadable)."""
+    try:
+        response = requests.get(target.base_url + "/admin/stats", timeout=REQUEST_TIMEOUT_SECONDS)
+        stats = response.json()
+    except (requests.RequestException, ValueError):
+        return {}
+    return {**stats.get("storage", {}), "last_index": stats.get("last_index")}
+
+
+def storage_problem(label, storage, want_in_memory):
+    """A reason to skip when a node's storage is not what the scenario needs, else ""."""
+    if not storage:
+        return f"{label}: /admin/stats unreadable"
+    if storage.get("in_memory") is not want_in_memory:
+        wanted = "in memory" if want_in_memory else "on disk (-data-dir)"
+        return f"{label} reports in_memory={storage.get('in_memory')!r}, but it must run {wanted}"
+    return ""
+
+
+def fsync_note(before, after):
+    """What the durable leader's fsyncs did between two storage_stats readings: count, mean time, entries per fsync."""
+    fsyncs = (after.get("fsyncs") or 0) - (before.get("fsyncs") or 0)
+    seconds = (after.get("fsync_seconds_total") or 0.0) - (before.get("fsync_seconds_total") or 0.0)
+    entries = (after.get("last_index") or 0) - (before.get("last_index") or 0)
+    if fsyncs <= 0:
+        return f"durable leader: no fsync counted during the measurement ({entries} log entries); check its storage"
+    return (f"durable leader during warm-up and rounds: {entries} log entries, {fsyncs} fsyncs "
+            f"(mean {seconds / fsyncs * 1000:.2f} ms, {entries / fsyncs:.1f} entries per fsync by group commit)")
+
+
+def ratio_summary(comparison, numerator, denominator, target=DURABLE_TARGET_RATIO):
+    """(summary dict, note) for median(numerator) / median(denominator) of a ComparisonResult's runs."""
+    medians = {label: statistics.median(run.requests_per_second for run in comparison.runs[label])
+               for label in (numerator, denominator)}
+    flagged = [label for label in (numerator, denominator)
+               if comparison.preflight.get(label) or any(run.problems for run in comparison.runs[label])]
+    ratio = medians[numerator] / medians[denominator] if medians[denominator] else None
+    summary = {
+        "numerator": numerator, "denominator": denominator,
+        "numerator_median_rps": round(medians[numerator], 1), "denominator_median_rps": round(medians[denominator], 1),
+        "ratio": None if ratio is None else round(ratio, 3), "target": target,
+        "target_met": None if ratio is None else ratio >= target, "flagged": flagged,
+    }
+    if ratio is None:
+        return summary, f"{numerator} / {denominator}: n/a ({denominator} median is 0)"
+    verdict = "met" if ratio >= target else "NOT met"
+    note = (f"{numerator} / {denominator} (median req/s {medians[numerator]:.1f} / {medians[denominator]:.1f}): "
+            f"{ratio:.2f} (target >= {target:.2f}: {verdict})")
+    if flagged:
+        note += f"; FLAGGED runs on {', '.join(flagged)}: see the table"
+    return summary, note
+
+
+def durable(context):
+    """POST to the leader of an in-memory cluster vs. a cluster on disk (-data-dir, fsync on), bare app first.
+
+    Both clusters run at once and are measured in alternation (bare, in-memory
+    leader, durable leader per round); the idle one only sends heartbeats.
+    """
+    config = context.config
+    result = ScenarioResult(name="durable")
+    bare_port, *node_ports = free_ports(1 + len(MEMORY_CLUSTER_NAMES) + len(DURABLE_CLUSTER_NAMES))
+    memory_ports, disk_ports = node_ports[:len(MEMORY_CLUSTER_NAMES)], node_ports[len(MEMORY_CLUSTER_NAMES):]
+    memory_members = _members(MEMORY_CLUSTER_NAMES, memory_ports)
+    disk_members = _members(DURABLE_CLUSTER_NAMES, disk_ports)
+    with tempfile.TemporaryDirectory(prefix="badkv-bench-durable-", dir=config.durable_dir) as data_root:
+        memory_specs = [badkv_spec(config, name, port, memory_members)
+                        for name, port in zip(MEMORY_CLUSTER_NAMES, memory_ports)]
+        disk_specs = [durable_spec(config, name, port, disk_members, Path(data_root) / name)
+                      for name, port in zip(DURABLE_CLUSTER_NAMES, disk_ports)]
+        filesystem = filesystem_of(data_root)
+        where = filesystem.describe() if filesystem else "an unknown filesystem"
+        result.notes.append(f"durable data dirs under {data_root}, on {where}")
+        if filesystem and filesystem.in_memory:
+            result.notes.append("WARNING: the durable cluster's data is in memory; pick --durable-dir on a real disk")
+        with context.pool(result.name) as pool:
+            pool.start([bare_spec(config, bare_port)])
+            for kind, specs in (("in-memory", memory_specs), ("durable", disk_specs)):
+                try:
+                    pool.start(specs)
+                except ServerStartError as error:
+                    result.skipped = f"{kind} cluster did not start: {one_line(error)}"
+                    return result
+            bare = Target("bare", f"http://{LOOPBACK}:{bare_port}")
+            memory_leader = Target("in-memory leader", memory_specs[0].base_url)
+            disk_leader = Target("durable leader", disk_specs[0].base_url)
+            for leader, follower_spec in ((memory_leader, memory_specs[1]), (disk_leader, disk_specs[1])):
+                problem = _wait_for_replication(leader, Target("follower", follower_spec.base_url))
+                if problem:
+                    result.skipped = f"{leader.label}: {problem}"
+                    return result
+            before = storage_stats(disk_leader)
+            problem = (storage_problem(memory_leader.label, storage_stats(memory_leader), True)
+                       or storage_problem(disk_leader.label, before, False))
+            if problem:
+                result.skipped = problem
+                return result
+            result.notes.append(f"in-memory cluster: {memory_members}")
+            result.notes.append(f"durable cluster: {disk_members}")
+            comparison = measure(Comparison("write", (bare, memory_leader, disk_leader)), config, context.load)
+            result.comparisons.append(comparison)
+            result.notes.append(fsync_note(before, storage_stats(disk_leader)))
+        summary, note = ratio_summary(comparison, disk_leader.label, memory_leader.label)
+        result.summary["durable_over_in_memory"] = summary
+        result.notes.append(note)
+    return result
+
+
+SCENARIOS = {"single": single, "cluster": cluster, "etcd": etcd, "durable": durable}
 

@@ -224,6 +224,10 @@ class ServerPool:
             raise
         return started
 
+    def launch(self, spec):
+        """Start one server without waiting for it (the caller polls); it is stopped with the pool."""
+        return self._start_one(spec)
+
     def _start_one(self, spec):
         self._started_count += 1
         log_path = self.log_dir / f"{self._started_count:02d}-{spec.label}.log"
