@@ -8,6 +8,7 @@ the ack rule of ``-acks`` holds. Followers forward writes to the leader.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -35,7 +36,10 @@ class Node:
         self.monotonic = monotonic
         self.started_at = monotonic()
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # read barriers wait on it
+        # Writers wait on an event each and replicators on one per peer, so progress wakes exactly
+        # who can go on; one condition for all of them woke every waiting thread on every change.
+        self._ack_waiters: collections.deque[tuple[int, threading.Event]] = collections.deque()
         self._pending: dict[tuple[str, str], Record] = {}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -55,6 +59,7 @@ class Node:
         self.core = RaftCore(config.name, members, recovered.log, term=term, leader=config.leader_name,
                              isr_timeout=config.isr_timeout, heartbeat_interval=config.heartbeat_interval,
                              max_batch_entries=config.max_batch_entries, now=monotonic())
+        self._peer_wakeups = {name: threading.Event() for name in config.peers}
         self.peers = {name: PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2)
                       for name, address in config.peers.items()}
         self.take_sync = TakeSync(self.store, self._fetch_leader_take)
@@ -84,7 +89,9 @@ class Node:
     def stop(self) -> None:
         self._stopping.set()
         with self._lock:
-            self._changed.notify_all()
+            self._progressed()
+            for _, event in self._ack_waiters:
+                event.set()
         self._snapshot_due.set()
         for thread in self._threads:
             thread.join(timeout=2)
@@ -130,16 +137,33 @@ class Node:
             record = self._pending.get(key) or Record.from_entry(entry)
         self._make_durable(index)
         with self._lock:
-            acknowledged = self.core.acknowledged_index(self.store.applied_index, self.config.acks) >= index
+            acknowledged = self._acknowledged(index)
             if not acknowledged:  # a single node is done already; a cluster waits for its followers
-                acknowledged = self._changed.wait_for(
-                    lambda: self._stopping.is_set()
-                    or self.core.acknowledged_index(self.store.applied_index, self.config.acks) >= index,
-                    timeout=self.config.write_timeout)
+                waiter = (index, threading.Event())
+                self._ack_waiters.append(waiter)  # appended in index order: proposals hold the lock
+        if not acknowledged:
+            waiter[1].wait(self.config.write_timeout)
+            with self._lock:
+                acknowledged = self._acknowledged(index)
+                if waiter in self._ack_waiters:
+                    self._ack_waiters.remove(waiter)
         if not acknowledged or self._stopping.is_set():
             raise Timeout("the write was not acknowledged in time; it may or may not take effect",
                           revision=revision)
         return record
+
+    def _acknowledged(self, index: int) -> bool:
+        return self.core.acknowledged_index(self.store.applied_index, self.config.acks) >= index
+
+    def _progressed(self) -> None:
+        """After any change (lock held): wake writers whose entry is acknowledged, the replicators, and
+        read barriers."""
+        acknowledged = self.core.acknowledged_index(self.store.applied_index, self.config.acks)
+        while self._ack_waiters and self._ack_waiters[0][0] <= acknowledged:
+            self._ack_waiters.popleft()[1].set()
+        for wakeup in self._peer_wakeups.values():
+            wakeup.set()
+        self._changed.notify_all()
 
     def _check_serving(self) -> None:
         """Refuse leader work (503) while the disk has failed or a restarted leader has not caught up."""
@@ -168,7 +192,7 @@ class Node:
         if self.wal is None:
             self.core.set_durable(entry["index"])
             self._apply_committed()
-            self._changed.notify_all()
+            self._progressed()
         return entry
 
     def _make_durable(self, index: int) -> None:
@@ -182,7 +206,7 @@ class Node:
         with self._lock:
             self.core.set_durable(self.wal.durable_index)
             self._apply_committed()
-            self._changed.notify_all()
+            self._progressed()
 
     def _apply_committed(self) -> None:
         """Apply committed entries in log order (lock held)."""
@@ -211,10 +235,10 @@ class Node:
         client = self.peers[peer]
         while not self._stopping.is_set():
             try:
+                wakeup = self._peer_wakeups[peer]
+                wakeup.wait(self.config.heartbeat_interval)
+                wakeup.clear()
                 with self._lock:
-                    self._changed.wait_for(lambda: self._stopping.is_set()
-                                           or self.core.wants_to_send(peer, self.monotonic()),
-                                           timeout=self.config.heartbeat_interval)
                     if self._stopping.is_set():
                         return
                     self.core.tick(self.monotonic())
@@ -228,7 +252,7 @@ class Node:
                     with self._lock:
                         self.core.handle_append_failure(peer, self.monotonic())
                         self._apply_committed()
-                        self._changed.notify_all()
+                        self._progressed()
                     self._stopping.wait(min(0.05 * 2 ** min(self.core.progress[peer].failures, 4), 0.5))
                     continue
                 new_term_entry = None
@@ -237,7 +261,7 @@ class Node:
                     if self.core.higher_term_seen > self.core.current_term:
                         new_term_entry = self._start_term_above(self.core.higher_term_seen)
                     self._apply_committed()
-                    self._changed.notify_all()
+                    self._progressed()
                 if new_term_entry is not None:
                     self._make_durable(new_term_entry)
             except Exception:
@@ -401,7 +425,7 @@ class Node:
             seq = self.core.send_seq + 1
             for progress in self.core.progress.values():
                 progress.last_sent = float("-inf")
-            self._changed.notify_all()
+            self._progressed()
             confirmed = self._changed.wait_for(lambda: self.core.confirmed_by_majority(seq),
                                                timeout=max(0.0, deadline - self.monotonic()))
         if not confirmed:

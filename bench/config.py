@@ -29,6 +29,7 @@ class BenchConfig:
     connections: int = 32
     wrk_threads: int = 2
     server_threads: int = 8
+    cluster_threads: int = 32
     scenarios: tuple = DEFAULT_SCENARIOS
     badkv_cmd: str = ""
     ready_timeout_s: float = 30.0
@@ -85,6 +86,7 @@ def build_parser():
     parser.add_argument("--warmup", type=int, default=defaults.warmup_s, help="seconds of warm-up per server and workload (default %(default)s)")
     parser.add_argument("--connections", type=int, default=defaults.connections, help="wrk connections (default %(default)s)")
     parser.add_argument("--wrk-threads", type=int, default=defaults.wrk_threads, help="wrk threads (default %(default)s)")
+    parser.add_argument("--cluster-threads", type=int, default=defaults.cluster_threads, help="-threads for each badkv cluster node: badkv's own default in a cluster (default %(default)s)")
     parser.add_argument("--server-threads", type=int, default=defaults.server_threads, help="gunicorn gthread threads for both servers (default %(default)s)")
     parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS), help=f"comma list of {', '.join(KNOWN_SCENARIOS)} (default %(default)s)")
     parser.add_argument(
@@ -113,6 +115,7 @@ def config_from_args(argv=None):
         connections=args.connections,
         wrk_threads=args.wrk_threads,
         server_threads=args.server_threads,
+        cluster_threads=args.cluster_threads,
         scenarios=tuple(name.strip() for name in args.scenarios.split(",") if name.strip()),
         badkv_cmd=args.badkv_cmd or default_badkv_cmd(venv_bin),
         ready_timeout_s=args.ready_timeout,

@@ -37,7 +37,7 @@ def render_table(results, config):
     lines = [
         f"{config.rounds} round(s) x {config.duration_s} s per server, {config.warmup_s} s warm-up, "
         f"{config.connections} connections, {config.wrk_threads} wrk threads, "
-        f"{config.server_threads} server threads; ratio = median / median of the first row",
+        f"{config.server_threads} server threads ({config.cluster_threads} per cluster node); ratio = median / median of the first row",
     ]
     for scenario in results:
         lines.append("")
@@ -86,6 +86,7 @@ def results_document(results, config, run_info):
             "connections": config.connections,
             "wrk_threads": config.wrk_threads,
             "server_threads": config.server_threads,
+            "cluster_threads": config.cluster_threads,
             "badkv_cmd": config.badkv_cmd,
             "durable_dir": str(config.durable_dir),
         },

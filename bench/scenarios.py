@@ -70,9 +70,8 @@ def bare_spec(config, port):
 
 def badkv_spec(config, name, port, cluster_members=""):
     """A badkv node from the --badkv-cmd template; with `cluster_members`, `-cluster` is appended."""
-    argv = expand_template(
-        config.badkv_cmd, name=name, port=port, listen=f"{LOOPBACK}:{port}", threads=config.server_threads
-    )
+    threads = config.cluster_threads if cluster_members else config.server_threads
+    argv = expand_template(config.badkv_cmd, name=name, port=port, listen=f"{LOOPBACK}:{port}", threads=threads)
     if cluster_members:
         argv += ("-cluster", cluster_members)
     return ServerSpec(label=f"badkv-{name}", argv=argv, port=port)

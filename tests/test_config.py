@@ -90,7 +90,7 @@ def test_unparsable_values_name_their_source(values, environ, source):
     pytest.param({"cluster": "n1=127.0.0.1:1,n2"}, "cluster member 'n2' is not of the form name=host:port",
                  id="member-without-address"),
     pytest.param({"acks": "one"}, "acks must be 'all' or 'majority'", id="bad-acks"),
-    pytest.param({"threads": "0"}, "threads must be at least 1", id="no-threads"),
+    pytest.param({"threads": "-1"}, "threads must be at least 1", id="negative-threads"),
     pytest.param({"max_value_size": "0"}, "max value size must be at least 1 byte", id="zero-value-size"),
     pytest.param({"isr_timeout": "0.5", "heartbeat_interval": "0.2"},
                  "isr timeout must be at least 3x the heartbeat interval", id="isr-below-3x-heartbeat"),
@@ -239,3 +239,9 @@ def test_config_is_frozen():
     config = build()
     with pytest.raises(AttributeError):
         config.name = "other"
+
+
+@pytest.mark.parametrize("cluster, threads", [(None, 8), ("n1=127.0.0.1:1,n2=127.0.0.1:2,n3=127.0.0.1:3", 32)])
+def test_default_threads_depend_on_the_cluster_size(cluster, threads):
+    assert build({"cluster": cluster}).threads == threads
+    assert build({"cluster": cluster, "threads": "5"}).threads == 5

@@ -17,7 +17,7 @@ def run(rate, non_2xx=0):
 
 def test_durable_nodes_lose_in_memory_and_get_a_data_dir():
     config = SimpleNamespace(badkv_cmd="badkv -name {name} -listen {listen} -in-memory -threads {threads}",
-                             server_threads=8)
+                             server_threads=8, cluster_threads=32)
     spec = durable_spec(config, "d1", 5001, "d1=127.0.0.1:5001", Path("/var/tmp/b/d1"))
     assert "-in-memory" not in spec.argv
     assert spec.argv[-4:] == ("-cluster", "d1=127.0.0.1:5001", "-data-dir", "/var/tmp/b/d1")

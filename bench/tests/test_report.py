@@ -43,7 +43,7 @@ def test_summary_flags_the_round_with_errors(comparison):
 
 
 def test_table_shows_skipped_scenarios_and_flags(comparison):
-    config = SimpleNamespace(rounds=3, duration_s=10, warmup_s=3, connections=32, wrk_threads=2, server_threads=8)
+    config = SimpleNamespace(rounds=3, duration_s=10, warmup_s=3, connections=32, wrk_threads=2, server_threads=8, cluster_threads=32)
     results = [
         ScenarioResult(name="single", comparisons=[comparison]),
         ScenarioResult(name="cluster", skipped="badkv cluster did not start"),
