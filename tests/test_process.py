@@ -111,7 +111,7 @@ def test_gunicorn_with_the_repository_config_serves_and_stops_on_sigterm(tmp_pat
     assert port_is_closed(port)
 
 
-@pytest.mark.parametrize("args", [["-bogus"], ["-threads", "0"], ["-cluster", "other=127.0.0.1:1"]])
+@pytest.mark.parametrize("args", [["-bogus"], ["-threads", "-1"], ["-cluster", "other=127.0.0.1:1"]])
 def test_bad_flags_exit_2_quickly(tmp_path, args):
     node = NodeProcess("proc9", free_port(), log_dir=tmp_path, env=clean_environment(),
                        extra_args=["-in-memory", *args])
