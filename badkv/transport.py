@@ -81,12 +81,20 @@ class PeerClient:
         # Peer calls get connections of their own: the other node serves a connection that
         # opens with POST /cluster/ from its reserved peer pool (see worker.py).
         self.peer_session = new_session(2)
+        self.peer_adapter = self.peer_session.get_adapter(self.base_url)
 
     def call(self, path: str, message: dict, timeout: float | None = None) -> dict:
         body, headers = encode_body(message)
+        # The replicators call this for every batch: a request prepared here and sent straight through
+        # the session's adapter skips the session's per-call merging of settings, cookies and hooks
+        # (about half of the leader's time in requests, measured with py-spy), and keeps its pool.
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method("POST")
+        prepared.prepare_url(self.base_url + path, None)
+        prepared.prepare_headers(headers)
+        prepared.prepare_body(body, None)
         try:
-            response = self.peer_session.post(self.base_url + path, data=body, headers=headers,
-                                              timeout=timeout or self.timeout)
+            response = self.peer_adapter.send(prepared, timeout=timeout or self.timeout)
         except requests.RequestException as error:
             raise _failure(self.name, error) from None
         if response.status_code != 200:
