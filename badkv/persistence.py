@@ -39,15 +39,18 @@ def open_storage(config: Config, store: Store, clock: HybridClock) -> Recovered:
         return Recovered(Log(), 0, None)
     started = time.monotonic()
     wal = WriteAheadLog(Path(config.data_dir))
+    wal.record_factory = Record.from_dict  # build records while reading: no second copy as dicts
     recovery = wal.open(node=config.name, cluster_id=config.cluster_id, repair=config.repair)
     for message in recovery.truncated:
         logger.warning("%s: %s", config.name, message)
     for message in recovery.repaired:
         logger.warning("%s: repair: %s", config.name, message)
     log = Log()
+    snapshot_count = len(recovery.snapshot_records)
     if recovery.snapshot is not None:
         meta = recovery.snapshot
-        store.load((Record.from_dict(data) for data in recovery.snapshot_records), meta.revision, meta.index)
+        store.load(recovery.snapshot_records, meta.revision, meta.index)
+        recovery.snapshot_records.clear()
         log = Log(meta.index, meta.term)
         clock.observe(meta.revision)
     log.append(recovery.entries)
@@ -55,7 +58,7 @@ def open_storage(config: Config, store: Store, clock: HybridClock) -> Recovered:
         clock.observe(max(entry["revision"] for entry in recovery.entries))
     seconds = time.monotonic() - started
     logger.info("%s: recovered %d records from a snapshot and %d log entries in %.2fs", config.name,
-                len(recovery.snapshot_records), len(recovery.entries), seconds)
+                snapshot_count, len(recovery.entries), seconds)
     return Recovered(log, recovery.term, wal, seconds)
 
 

@@ -53,8 +53,12 @@ def encode_frame(obj) -> bytes:
     return FRAME_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def decode_frames(buf: bytes) -> tuple[list, FrameProblem | None]:
-    """Decode every frame of ``buf``; stop at the first bad one and say where and why."""
+def decode_frames(buf: bytes, convert=None) -> tuple[list, FrameProblem | None]:
+    """Decode every frame of ``buf``; stop at the first bad one and say where and why.
+
+    ``convert``, if given, turns each decoded map that is a record (it has a ``tenant``) into the
+    caller's object as it is read, so a million records never exist twice in memory.
+    """
     items = []
     append = items.append
     unpack_header = FRAME_HEADER.unpack_from
@@ -70,9 +74,15 @@ def decode_frames(buf: bytes) -> tuple[list, FrameProblem | None]:
         if length == 0 or end > size or crc32(payload) != crc:
             return items, _classify(buf, offset)
         try:
-            append(unpackb(payload))
+            item = unpackb(payload)
         except (ValueError, TypeError, msgpack.UnpackException):
             return items, FrameProblem(offset, "checksum is valid but the payload is not msgpack", False)
+        if convert is not None and type(item) is dict and "tenant" in item:
+            try:
+                item = convert(item)
+            except (KeyError, TypeError, ValueError):
+                return items, FrameProblem(offset, "a record that lacks a field or has one of the wrong type", False)
+        append(item)
         offset = end
     if offset < size:
         return items, _classify(buf, offset)
@@ -169,11 +179,13 @@ def write_snapshot_stream(meta: SnapshotMeta, records: Iterable[dict]) -> Iterat
     yield b"".join(chunk)
 
 
-def read_snapshot_file(path) -> tuple[SnapshotMeta, Iterator[dict]]:
-    """Read and check a whole snapshot file; raise CorruptLogError if any frame is bad or missing."""
+def read_snapshot_file(path, convert=None) -> tuple[SnapshotMeta, Iterator[dict]]:
+    """Read and check a whole snapshot file; raise CorruptLogError if any frame is bad or missing.
+
+    With ``convert``, records come back converted (see ``decode_frames``)."""
     with open(path, "rb") as snapshot:
         buf = snapshot.read()
-    items, problem = decode_frames(buf)
+    items, problem = decode_frames(buf, convert)
     if problem is not None:
         raise CorruptLogError(path, problem.offset, problem.reason, SNAPSHOT_HINT)
     if not items:
@@ -184,7 +196,7 @@ def read_snapshot_file(path) -> tuple[SnapshotMeta, Iterator[dict]]:
         raise CorruptLogError(path, len(buf), "no trailer: the file is truncated", SNAPSHOT_HINT)
     records = items[1:-1]
     for position, record in enumerate(records):
-        if type(record) is not dict:
+        if type(record) is not dict and (convert is None or type(record) is list):
             offset = frame_offset(buf, position + 1)
             raise CorruptLogError(path, offset, "a record that is not a map", SNAPSHOT_HINT)
     if trailer[1:] != [len(records)] or meta.record_count not in (None, len(records)):

@@ -9,6 +9,7 @@ I/O or knows about HTTP.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -46,14 +47,22 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Record":
-        return cls(data["tenant"], data["name"], bytes(data["value"]), int(data["timestamp"]),
-                   int(data["revision"]), bool(data["deleted"]))
+        return cls.build(data["tenant"], data["name"], bytes(data["value"]), int(data["timestamp"]),
+                         int(data["revision"]), bool(data["deleted"]))
 
     @classmethod
     def from_entry(cls, entry: dict) -> "Record":
         deleted = entry["op"] == "delete"
-        return cls(entry["tenant"], entry["name"], b"" if deleted else entry["value"],
-                   entry["timestamp"], entry["revision"], deleted)
+        return cls.build(entry["tenant"], entry["name"], b"" if deleted else entry["value"],
+                         entry["timestamp"], entry["revision"], deleted)
+
+    @classmethod
+    def build(cls, tenant: str, name: str, value: bytes, timestamp: int, revision: int,
+              deleted: bool) -> "Record":
+        """A record that shares what it can: tenants are few (interned), and a write without a
+        timestamp has timestamp == revision (one int object). A million keys are a lot of objects."""
+        return cls(sys.intern(tenant), name, value, revision if timestamp == revision else timestamp,
+                   revision, deleted)
 
 
 class HybridClock:
@@ -131,13 +140,14 @@ class Store:
     def _apply_locked(self, record: Record, wins: bool) -> bool:
         if not wins:
             return False
-        old = self._records.get(record.key)
+        key = (record.tenant, record.name)
+        old = self._records.get(key)
         if old is not None:
-            del self._by_revision[old.revision]
+            key = self._by_revision.pop(old.revision)  # the tuple the dict already holds as its key
             self._tenant_bytes[old.tenant] -= len(old.value)
             self._tombstones -= old.deleted
-        self._records[record.key] = record
-        self._by_revision[record.revision] = record.key
+        self._records[key] = record
+        self._by_revision[record.revision] = key  # the dict's own key tuple: one tuple per key
         self._tenant_bytes[record.tenant] = self._tenant_bytes.get(record.tenant, 0) + len(record.value)
         self._tombstones += record.deleted
         return True

@@ -99,6 +99,7 @@ class WriteAheadLog:
         self.segment_bytes = segment_bytes
         self.fsync = fsync
         self.fsync_observer = None  # callable(seconds), e.g. a metrics histogram
+        self.record_factory = None  # callable(dict) -> object: snapshot records are loaded as these
         self._wal_dir = os.path.join(self.directory, "wal")
         self._snap_dir = os.path.join(self.directory, "snap")
         self._log = _NodeLogger(logger, {"node": "-"})
@@ -193,7 +194,7 @@ class WriteAheadLog:
     def _load_snapshot(self, recovery: Recovery) -> None:
         for _index, path in list_snapshots(self._snap_dir):
             try:
-                meta, records = read_snapshot_file(path)
+                meta, records = read_snapshot_file(path, self.record_factory)
             except CorruptLogError as error:
                 self._log.warning("skipping unreadable snapshot: %s", error)
                 recovery.truncated.append(f"skipped snapshot {path}: {error.reason} at byte offset {error.offset}")
