@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,11 +16,9 @@ from pathlib import Path
 
 import requests
 
+from badkv.testing.proxy import free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["LocalCluster", "NodeProcess", "free_port"]
 
 
 class NodeProcess:
