@@ -126,7 +126,14 @@ class Node:
             self.core.tick(self.monotonic())
             if not self.core.has_quorum(self.monotonic()):
                 raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
-            current = self._pending.get(key) or self.store.get(tenant, name)
+            # Conditions (CAS, last-writer-wins, delete of a missing key) are judged against applied
+            # state only: checked against a write still in flight, a 412 could be answered for a
+            # value every read still shows (found by the fault soak). So wait for it to apply first.
+            if key in self._pending and not self._changed.wait_for(
+                    lambda: key not in self._pending or self._stopping.is_set(),
+                    timeout=self.config.write_timeout):
+                raise Unavailable("an earlier write to this key is still being replicated", retry_after=1)
+            current = self.store.get(tenant, name)
             revision = self.clock.next()
             timestamp = revision if timestamp is None else timestamp
             check_write(current, op, timestamp, if_match, if_none_match)

@@ -647,3 +647,13 @@ def test_leader_without_quorum_is_503_unavailable(lonely_leader, lonely_clock):
     response = get(lonely_leader, consistency="linearizable", timeout="0.05")
     assert_error(response, 503, "unavailable")
     assert "Retry-After" in response.headers
+
+
+def test_a_condition_is_never_judged_against_a_write_still_in_flight(lonely_leader):
+    """A write whose replication has not finished (504, still in the log) must not decide a later
+    CAS: reads still show the old value, so a 412 would contradict them. The later write waits for
+    the earlier one and, when it does not finish in time, is refused with 503 and nothing written."""
+    assert_error(put(lonely_leader, value=b"in flight"), 504, "timeout")
+    response = put(lonely_leader, value=b"second", headers={"If-None-Match": "*"})
+    assert_error(response, 503, "unavailable")
+    assert get(lonely_leader).status_code == 404, "neither write is visible: the first is not committed"
