@@ -34,7 +34,7 @@ def backup():
     """Stream a consistent snapshot of this node (restore it with ``badkvctl restore``)."""
     node = _node()
     headers = {"Content-Disposition": f'attachment; filename="badkv-{node.name}.snap"'}
-    return Response(node.backup_stream(), mimetype="application/octet-stream", headers=headers)
+    return Response(node.snapshots.backup_stream(), mimetype="application/octet-stream", headers=headers)
 
 
 @bp.get("/health")

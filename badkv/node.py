@@ -15,10 +15,10 @@ import time
 
 from badkv.config import Config
 from badkv.errors import BadkvError, NotFound, NotLeader, Timeout, Unavailable
-from badkv.persistence import open_storage, snapshot_records, starting_term
+from badkv.persistence import open_storage, starting_term
 from badkv.raft import Log, RaftCore
 from badkv.store import HybridClock, Record, Store, check_write
-from badkv.snapshot import SnapshotMeta, write_snapshot_stream
+from badkv.snapshots import Snapshots
 from badkv.sync import TakeSync
 from badkv.transport import PeerClient, TransportError, TransportTimeout
 
@@ -44,10 +44,8 @@ class Node:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.last_leader_contact = None
-        self._snapshot_due = threading.Event()
         self.storage_error: str | None = None  # set once a WAL write or fsync failed: stop taking writes
         self.term_start_index = 0  # the leader's no-op of this term: state is current once it is applied
-        self._install: tuple[int, int] | None = None
         members = [name for name, _ in config.cluster]
         recovered = open_storage(config, self.store, self.clock)
         self.wal = recovered.wal
@@ -55,7 +53,6 @@ class Node:
         term = starting_term(config, recovered.term)
         if self.wal is not None and term != recovered.term:
             self.wal.save_state(term, None)
-        self.last_snapshot_index = recovered.log.base_index
         self.core = RaftCore(config.name, members, recovered.log, term=term, leader=config.leader_name,
                              isr_timeout=config.isr_timeout, heartbeat_interval=config.heartbeat_interval,
                              max_batch_entries=config.max_batch_entries, now=monotonic())
@@ -63,6 +60,7 @@ class Node:
         self.peers = {name: PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2)
                       for name, address in config.peers.items()}
         self.take_sync = TakeSync(self.store, self._fetch_leader_take)
+        self.snapshots = Snapshots(self, recovered.log.base_index)
         if self.core.is_leader:
             with self._lock:
                 entry = self._propose({"op": "noop", "tenant": "", "name": "", "value": b"", "timestamp": 0})
@@ -77,7 +75,7 @@ class Node:
                 self._spawn(f"replicate-{peer}", self._replicate_loop, peer)
         else:
             self._spawn("take-sync", self._sync_loop)
-        self._spawn("snapshot", self._snapshot_loop)
+        self._spawn("snapshot", self.snapshots.loop)
         logger.info("%s: started as %s in a cluster of %d", self.name,
                     "leader" if self.core.is_leader else "follower", len(self.config.cluster))
 
@@ -92,7 +90,7 @@ class Node:
             self._progressed()
             for _, event in self._ack_waiters:
                 event.set()
-        self._snapshot_due.set()
+        self.snapshots.due.set()
         for thread in self._threads:
             thread.join(timeout=2)
         for peer in self.peers.values():
@@ -217,8 +215,8 @@ class Node:
 
     def _apply_committed(self) -> None:
         """Apply committed entries in log order (lock held)."""
-        if self.core.commit_index - self.last_snapshot_index >= self.config.snapshot_entries:
-            self._snapshot_due.set()
+        if self.snapshots.is_due():
+            self.snapshots.due.set()
         for index in range(max(self.store.applied_index, self.core.log.base_index) + 1, self.core.commit_index + 1):
             entry = self.core.log.entry(index)
             self.clock.observe(entry["revision"])
@@ -296,11 +294,8 @@ class Node:
             response, actions = self.core.handle_append(request, self.store.applied_index)
             if response["success"] or actions.install is not None:
                 self.last_leader_contact = self.monotonic()
-            if actions.install is not None and self._install is None:
-                logger.info("%s: the leader no longer has the entries this node needs; copying its state",
-                            self.name)
-                self._install = actions.install
-                self._snapshot_due.set()
+            if actions.install is not None:
+                self.snapshots.request_install(*actions.install)
             if actions.reset_state:
                 logger.warning("%s: the leader rewrote applied history; rebuilding state from its log", self.name)
                 self.store.load([], 0, 0)
@@ -321,72 +316,6 @@ class Node:
             response["applied_index"] = self.store.applied_index
             self._changed.notify_all()
             return response
-
-    # ---- snapshots and state transfer ------------------------------------------------------
-    def _snapshot_loop(self) -> None:
-        while not self._stopping.is_set():
-            self._snapshot_due.wait(timeout=1.0)
-            if self._stopping.is_set():
-                return
-            self._snapshot_due.clear()
-            try:
-                if self._install is not None:
-                    self._install_from_leader(*self._install)
-                elif self.core.commit_index - self.last_snapshot_index >= self.config.snapshot_entries:
-                    self.snapshot()
-            except TransportError as error:
-                logger.warning("%s: copying the leader's state failed: %s", self.name, error)
-                self._install = None
-            except Exception:
-                logger.exception("%s: snapshot failed; going on", self.name)
-                self._install = None
-
-    def snapshot(self) -> int:
-        """Write the store to a snapshot (when durable) and drop the log entries it covers; returns its index."""
-        with self._lock:
-            index, revision = self.store.applied_index, self.store.applied_revision
-            term = self.core.log.term_at(index) or self.core.log.base_term
-            records = self.store.records()
-        if self.wal is not None:
-            self.wal.write_snapshot(index=index, term=term, revision=revision, records=snapshot_records(records))
-        self.last_snapshot_index = index
-        with self._lock:
-            keep_from = index
-            if self.is_leader:  # keep what lagging followers still need, within bounds
-                lagging = [p.match_index for p in self.core.progress.values()
-                           if p.match_index >= index - 4 * self.config.snapshot_entries]
-                keep_from = min([index] + lagging)
-            if keep_from > self.core.log.base_index:
-                self.core.log.compact(keep_from, self.core.log.term_at(keep_from))
-        logger.info("%s: snapshot at index %d (%d records)", self.name, index, len(records))
-        return index
-
-    def backup_stream(self):
-        """A consistent snapshot of this node's store as snapshot-file bytes, for GET /admin/backup."""
-        with self._lock:
-            index, revision = self.store.applied_index, self.store.applied_revision
-            term = self.core.log.term_at(index) or self.core.log.base_term
-            records = self.store.records()
-        meta = SnapshotMeta(index=index, term=term, revision=revision, node=self.name,
-                            cluster_id=self.config.cluster_id, created=time.time(), record_count=len(records))
-        return write_snapshot_stream(meta, snapshot_records(records))
-
-    def _install_from_leader(self, index: int, term: int) -> None:
-        """Catch up from the leader's take feed when its log no longer reaches back far enough."""
-        self.take_sync.reset()
-        self.take_sync.sync_once()
-        with self._lock:  # disk first, then memory, all under the lock: no append may slip in between
-            if self.core.log.term_at(index) != term:
-                revision = max(self.store.applied_revision, self.take_sync.last_source_revision)
-                if self.wal is not None:
-                    self.wal.write_snapshot(index=index, term=term, revision=revision,
-                                            records=snapshot_records(self.store.records()))
-                    self.last_snapshot_index = index
-                self.core.log.compact(index, term)
-                self.core.commit_index = max(self.core.commit_index, index)
-                self.store.mark_applied(index, revision)
-            self._install = None
-        logger.info("%s: installed the leader's state as of index %d", self.name, index)
 
     def _fetch_leader_take(self, cursor: int, limit: int) -> dict:
         leader = self.leader_peer

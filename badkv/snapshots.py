@@ -1,0 +1,109 @@
+"""One node's snapshots: writing them, compacting the log behind them, copying the leader's state, backups.
+
+This is the Node's own machinery, split out of node.py along the line between
+replicating the log and bounding it; it works on the Node's state under the
+Node's lock and is started and stopped by the Node.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from badkv.persistence import snapshot_records
+from badkv.snapshot import SnapshotMeta, write_snapshot_stream
+from badkv.transport import TransportError
+
+logger = logging.getLogger(__name__)
+
+
+class Snapshots:
+    """Snapshots and state transfer for ``node``; ``loop`` runs in the node's snapshot thread."""
+
+    def __init__(self, node, last_index: int):
+        self.node = node
+        self.last_index = last_index  # the newest snapshot (or install) this node has
+        self.due = threading.Event()
+        self.install_request: tuple[int, int] | None = None  # (index, term) the leader asked us to install
+
+    def is_due(self) -> bool:
+        return self.node.core.commit_index - self.last_index >= self.node.config.snapshot_entries
+
+    def request_install(self, index: int, term: int) -> None:
+        """Called with the node lock held when the leader's log no longer reaches back far enough."""
+        if self.install_request is None:
+            logger.info("%s: the leader no longer has the entries this node needs; copying its state",
+                        self.node.name)
+            self.install_request = (index, term)
+            self.due.set()
+
+    def loop(self) -> None:
+        node = self.node
+        while not node._stopping.is_set():
+            self.due.wait(timeout=1.0)
+            if node._stopping.is_set():
+                return
+            self.due.clear()
+            try:
+                if self.install_request is not None:
+                    self.install_from_leader(*self.install_request)
+                elif self.is_due():
+                    self.take()
+            except TransportError as error:
+                logger.warning("%s: copying the leader's state failed: %s", node.name, error)
+                self.install_request = None
+            except Exception:
+                logger.exception("%s: snapshot failed; going on", node.name)
+                self.install_request = None
+
+    def _consistent_copy(self) -> tuple[int, int, int, list]:
+        """Index, term, revision and records of the store, taken together under the node lock."""
+        node = self.node
+        with node._lock:
+            index, revision = node.store.applied_index, node.store.applied_revision
+            term = node.core.log.term_at(index) or node.core.log.base_term
+            return index, term, revision, node.store.records()
+
+    def take(self) -> int:
+        """Write the store to a snapshot (when durable) and drop the log entries it covers; returns its index."""
+        node = self.node
+        index, term, revision, records = self._consistent_copy()
+        if node.wal is not None:
+            node.wal.write_snapshot(index=index, term=term, revision=revision, records=snapshot_records(records))
+        self.last_index = index
+        with node._lock:
+            keep_from = index
+            if node.is_leader:  # keep what lagging followers still need, within bounds
+                lagging = [p.match_index for p in node.core.progress.values()
+                           if p.match_index >= index - 4 * node.config.snapshot_entries]
+                keep_from = min([index] + lagging)
+            if keep_from > node.core.log.base_index:
+                node.core.log.compact(keep_from, node.core.log.term_at(keep_from))
+        logger.info("%s: snapshot at index %d (%d records)", node.name, index, len(records))
+        return index
+
+    def backup_stream(self):
+        """A consistent snapshot of the node's store as snapshot-file bytes, for GET /admin/backup."""
+        index, term, revision, records = self._consistent_copy()
+        meta = SnapshotMeta(index=index, term=term, revision=revision, node=self.node.name,
+                            cluster_id=self.node.config.cluster_id, created=time.time(), record_count=len(records))
+        return write_snapshot_stream(meta, snapshot_records(records))
+
+    def install_from_leader(self, index: int, term: int) -> None:
+        """Catch up from the leader's take feed when its log no longer reaches back far enough."""
+        node = self.node
+        node.take_sync.reset()
+        node.take_sync.sync_once()
+        with node._lock:  # disk first, then memory, all under the lock: no append may slip in between
+            if node.core.log.term_at(index) != term:
+                revision = max(node.store.applied_revision, node.take_sync.last_source_revision)
+                if node.wal is not None:
+                    node.wal.write_snapshot(index=index, term=term, revision=revision,
+                                            records=snapshot_records(node.store.records()))
+                    self.last_index = index
+                node.core.log.compact(index, term)
+                node.core.commit_index = max(node.core.commit_index, index)
+                node.store.mark_applied(index, revision)
+            self.install_request = None
+        logger.info("%s: installed the leader's state as of index %d", node.name, index)
