@@ -54,10 +54,11 @@ def parse_config(argv: list[str], environ: dict[str, str]) -> Config:
 
 
 def check_storage(config: Config) -> None:
-    """Open the data dir once before gunicorn starts, so a corrupt log or a foreign data dir stops the
+    """Check the data dir before gunicorn starts, so a corrupt log or a foreign data dir stops the
     command with exit status 1 and one line, rather than a worker that fails to boot (with -repair,
     this is where the log is cut). It runs in a child process so the master, which forks the worker,
-    never holds the data itself."""
+    never holds the data itself; it reads and checks everything but builds no store (see
+    persistence.check_storage), so it costs a fraction of the worker's recovery."""
     if config.in_memory:
         return
     child = os.fork()
@@ -69,12 +70,11 @@ def check_storage(config: Config) -> None:
 
 
 def _open_storage_once(config: Config) -> int:
-    from badkv.persistence import open_storage
-    from badkv.store import HybridClock, Store
+    from badkv.persistence import check_storage as check_data_dir
     from badkv.wal import CorruptLogError, DataDirMismatch
 
     try:
-        open_storage(config, Store(), HybridClock()).wal.close()
+        check_data_dir(config)
     except (CorruptLogError, DataDirMismatch) as error:
         print(f"badkv: {error}", file=sys.stderr, flush=True)
         return 1

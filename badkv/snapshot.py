@@ -24,6 +24,7 @@ SNAPSHOT_FORMAT = 1
 SNAPSHOT_KIND = "badkv-snapshot"
 TRAILER_TAG = "end"
 STREAM_CHUNK_BYTES = 1 << 20
+READ_CHUNK_BYTES = 4 << 20
 REPAIR_HINT = "start the node with `badkv -repair` to truncate the log there, losing what follows"
 SNAPSHOT_HINT = "use an older snapshot or another backup"
 
@@ -179,31 +180,85 @@ def write_snapshot_stream(meta: SnapshotMeta, records: Iterable[dict]) -> Iterat
     yield b"".join(chunk)
 
 
-def read_snapshot_file(path, convert=None) -> tuple[SnapshotMeta, Iterator[dict]]:
+def read_frames(file, convert=None, chunk_bytes: int = READ_CHUNK_BYTES) -> tuple[list, FrameProblem | None]:
+    """``decode_frames`` for an open file, read a chunk at a time so the file never sits in memory whole.
+
+    The problem's offset, if any, counts from the start of the file.
+    """
+    items: list = []
+    base = 0       # file offset of tail[0]
+    tail = b""     # bytes read but not yet decoded: the start of an incomplete frame
+    while True:
+        chunk = file.read(chunk_bytes)
+        if not chunk:
+            break
+        buf = tail + chunk if tail else chunk
+        whole = _whole_frames_length(buf)
+        if whole:
+            decoded, problem = decode_frames(buf[:whole], convert)
+            items.extend(decoded)
+            if problem is not None:
+                return items, _problem_in_file(file, base + problem.offset, problem)
+        base, tail = base + whole, buf[whole:]
+    if tail:  # an incomplete or damaged last frame: let decode_frames say which
+        decoded, problem = decode_frames(tail, convert)
+        items.extend(decoded)
+        return items, dataclasses.replace(problem, offset=base + problem.offset)
+    return items, None
+
+
+def _whole_frames_length(buf: bytes) -> int:
+    """How many leading bytes of ``buf`` are whole frames (by their length fields alone)."""
+    offset, size = 0, len(buf)
+    while offset + 8 <= size:
+        length = FRAME_HEADER.unpack_from(buf, offset)[0]
+        if length == 0 or offset + 8 + length > size:
+            break
+        offset += 8 + length
+    return offset
+
+
+def _problem_in_file(file, offset: int, problem: FrameProblem) -> FrameProblem:
+    """Re-judge a bad frame at ``offset`` against the rest of the file (whether it is torn depends on it)."""
+    file.seek(offset)
+    return dataclasses.replace(_classify(file.read(), 0), offset=offset)
+
+
+def _frame_offset_in_file(path, count: int) -> int:
+    """Byte offset of frame number ``count`` in the file at ``path`` (for error messages)."""
+    offset = 0
+    with open(path, "rb") as file:
+        for _ in range(count):
+            file.seek(offset)
+            length = FRAME_HEADER.unpack(file.read(8))[0]
+            offset += 8 + length
+    return offset
+
+
+def read_snapshot_file(path, convert=None) -> tuple[SnapshotMeta, list]:
     """Read and check a whole snapshot file; raise CorruptLogError if any frame is bad or missing.
 
     With ``convert``, records come back converted (see ``decode_frames``)."""
     with open(path, "rb") as snapshot:
-        buf = snapshot.read()
-    items, problem = decode_frames(buf, convert)
+        items, problem = read_frames(snapshot, convert)
     if problem is not None:
         raise CorruptLogError(path, problem.offset, problem.reason, SNAPSHOT_HINT)
     if not items:
         raise CorruptLogError(path, 0, "empty file", SNAPSHOT_HINT)
     meta = SnapshotMeta.from_header(items[0], path)
-    trailer = items[-1]
-    if len(items) < 2 or not isinstance(trailer, list) or trailer[:1] != [TRAILER_TAG]:
-        raise CorruptLogError(path, len(buf), "no trailer: the file is truncated", SNAPSHOT_HINT)
-    records = items[1:-1]
-    for position, record in enumerate(records):
+    trailer = items.pop()
+    if not items or not isinstance(trailer, list) or trailer[:1] != [TRAILER_TAG]:
+        raise CorruptLogError(path, os.path.getsize(path), "no trailer: the file is truncated", SNAPSHOT_HINT)
+    del items[0]  # the header; what is left are the records, without a second list of them
+    for position, record in enumerate(items):
         if type(record) is not dict and (convert is None or type(record) is list):
-            offset = frame_offset(buf, position + 1)
+            offset = _frame_offset_in_file(path, position + 1)
             raise CorruptLogError(path, offset, "a record that is not a map", SNAPSHOT_HINT)
-    if trailer[1:] != [len(records)] or meta.record_count not in (None, len(records)):
-        offset = frame_offset(buf, len(items) - 1)
-        reason = f"{len(records)} records where the trailer says {trailer[1:]} and the header {meta.record_count}"
+    if trailer[1:] != [len(items)] or meta.record_count not in (None, len(items)):
+        offset = _frame_offset_in_file(path, len(items) + 1)
+        reason = f"{len(items)} records where the trailer says {trailer[1:]} and the header {meta.record_count}"
         raise CorruptLogError(path, offset, reason, SNAPSHOT_HINT)
-    return meta, iter(records)
+    return meta, items
 
 
 def snapshot_name(index: int) -> str:

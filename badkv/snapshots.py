@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from badkv.persistence import snapshot_records
+from badkv.persistence import SnapshotRecords
 from badkv.snapshot import SnapshotMeta, write_snapshot_stream
 from badkv.transport import TransportError
 
@@ -70,7 +70,7 @@ class Snapshots:
         node = self.node
         index, term, revision, records = self._consistent_copy()
         if node.wal is not None:
-            node.wal.write_snapshot(index=index, term=term, revision=revision, records=snapshot_records(records))
+            node.wal.write_snapshot(index=index, term=term, revision=revision, records=SnapshotRecords(records))
         self.last_index = index
         with node._lock:
             keep_from = index
@@ -88,7 +88,7 @@ class Snapshots:
         index, term, revision, records = self._consistent_copy()
         meta = SnapshotMeta(index=index, term=term, revision=revision, node=self.node.name,
                             cluster_id=self.node.config.cluster_id, created=time.time(), record_count=len(records))
-        return write_snapshot_stream(meta, snapshot_records(records))
+        return write_snapshot_stream(meta, SnapshotRecords(records))
 
     def install_from_leader(self, index: int, term: int) -> None:
         """Catch up from the leader's take feed when its log no longer reaches back far enough."""
@@ -100,7 +100,7 @@ class Snapshots:
                 revision = max(node.store.applied_revision, node.take_sync.last_source_revision)
                 if node.wal is not None:
                     node.wal.write_snapshot(index=index, term=term, revision=revision,
-                                            records=snapshot_records(node.store.records()))
+                                            records=SnapshotRecords(node.store.records()))
                     self.last_index = index
                 node.core.log.compact(index, term)
                 node.core.commit_index = max(node.core.commit_index, index)

@@ -1,7 +1,7 @@
 """The state machine: a lock-guarded dict of records with last-writer-wins apply.
 
-Keys are ``(tenant, name)`` tuples, never joined strings. Records are indexed
-by revision (one sorted map) so ``take`` costs O(records returned), not O(all
+A key is a tenant and a name, never one joined string. Records are indexed
+by revision (one sorted list) so ``take`` costs O(records returned), not O(all
 keys); a take filtered by tenant walks the same index and skips other tenants'
 records, which keeps the write path to one index update. Nothing here does
 I/O or knows about HTTP.
@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedKeyList
 
 from badkv.errors import NotFound, PreconditionFailed, Stale
 
@@ -65,6 +65,10 @@ class Record:
                    revision, deleted)
 
 
+def _revision_of(record: Record) -> int:
+    return record.revision
+
+
 class HybridClock:
     """Revision stamps: ``max(now_ns, last + 1)``, strictly increasing even if the wall clock steps back."""
 
@@ -104,26 +108,36 @@ def check_write(current: Record | None, op: str, timestamp: int | None,
 
 
 class Store:
-    """Thread-safe map of (tenant, name) -> Record, with a revision index for take."""
+    """Thread-safe map of (tenant, name) -> Record, with a revision index for take.
+
+    Memory per key matters (a million keys must fit well under 500 MB), so records
+    sit in one dict per tenant (no (tenant, name) tuple per key) and the revision
+    index is a sorted list of the records themselves, keyed by their revision.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._applied = threading.Condition(self._lock)
-        self._records: dict[Key, Record] = {}
-        self._by_revision = SortedDict()          # revision -> key
+        self._tenants: dict[str, dict[str, Record]] = {}
+        self._by_revision = SortedKeyList(key=_revision_of)
         self._tenant_bytes: dict[str, int] = {}
         self._tombstones = 0
         self.applied_revision = 0
         self.applied_index = 0
 
+    def __len__(self) -> int:
+        """Records held, tombstones included."""
+        return len(self._by_revision)
+
     def get(self, tenant: str, name: str) -> Record | None:
         """The key's record, tombstones included; None if never written."""
-        return self._records.get((tenant, name))
+        names = self._tenants.get(tenant)
+        return None if names is None else names.get(name)
 
     def apply(self, record: Record, *, index: int | None = None) -> bool:
         """Store ``record`` if it wins by last-writer-wins; return whether it did."""
         with self._lock:
-            changed = self._apply_locked(record, record.wins_over(self._records.get(record.key)))
+            changed = self._apply_locked(record, record.wins_over(self.get(record.tenant, record.name)))
             self._advance(record.revision, index)
             return changed
 
@@ -134,21 +148,25 @@ class Store:
     def apply_if_newer(self, record: Record) -> bool:
         """Take sync: store ``record`` if its revision is newer than the stored one."""
         with self._lock:
-            current = self._records.get(record.key)
+            current = self.get(record.tenant, record.name)
             return self._apply_locked(record, current is None or record.revision > current.revision)
 
     def _apply_locked(self, record: Record, wins: bool) -> bool:
         if not wins:
             return False
-        key = (record.tenant, record.name)
-        old = self._records.get(key)
+        tenant = record.tenant
+        names = self._tenants.get(tenant)
+        if names is None:
+            names = self._tenants[tenant] = {}
+            self._tenant_bytes[tenant] = 0
+        old = names.get(record.name)
         if old is not None:
-            key = self._by_revision.pop(old.revision)  # the tuple the dict already holds as its key
-            self._tenant_bytes[old.tenant] -= len(old.value)
+            self._by_revision.remove(old)
+            self._tenant_bytes[tenant] -= len(old.value)
             self._tombstones -= old.deleted
-        self._records[key] = record
-        self._by_revision[record.revision] = key  # the dict's own key tuple: one tuple per key
-        self._tenant_bytes[record.tenant] = self._tenant_bytes.get(record.tenant, 0) + len(record.value)
+        names[record.name] = record
+        self._by_revision.add(record)
+        self._tenant_bytes[tenant] += len(record.value)
         self._tombstones += record.deleted
         return True
 
@@ -178,40 +196,50 @@ class Store:
         """Records whose revision is >= ``since``, oldest first, at most ``limit``; and the next cursor."""
         with self._lock:
             records = []
-            for revision in self._by_revision.irange(minimum=since):
+            for record in self._by_revision.irange_key(min_key=since):
                 if len(records) >= limit:
                     break
-                key = self._by_revision[revision]
-                if tenant is None or key[0] == tenant:
-                    records.append(self._records[key])
+                if tenant is None or record.tenant == tenant:
+                    records.append(record)
             if len(records) >= limit:
                 next_cursor = records[-1].revision + 1
             else:
-                next_cursor = max(since, self.applied_revision + 1, self._by_revision.peekitem(-1)[0] + 1
-                                  if self._by_revision else 0)
+                newest = self._by_revision[-1].revision + 1 if self._by_revision else 0
+                next_cursor = max(since, self.applied_revision + 1, newest)
             return records, next_cursor
 
     def records(self) -> list[Record]:
         """A consistent copy of every record (snapshots and backups)."""
         with self._lock:
-            return list(self._records.values())
+            return list(self._by_revision)
 
     def load(self, records: Iterable[Record], revision: int, index: int) -> None:
-        """Replace the whole content (restore from a snapshot)."""
+        """Replace the whole content (restore from a snapshot); later duplicates of a key win."""
         with self._lock:
-            self._records.clear()
-            self._by_revision.clear()
+            self._tenants.clear()
             self._tenant_bytes.clear()
             self._tombstones = 0
-            for record in records:
-                self._apply_locked(record, True)
+            for record in records:  # one pass of dict stores, then one sort: far cheaper than inserting
+                names = self._tenants.get(record.tenant)
+                if names is None:
+                    names = self._tenants[record.tenant] = {}
+                    self._tenant_bytes[record.tenant] = 0
+                old = names.get(record.name)
+                if old is not None:
+                    self._tenant_bytes[old.tenant] -= len(old.value)
+                    self._tombstones -= old.deleted
+                names[record.name] = record
+                self._tenant_bytes[record.tenant] += len(record.value)
+                self._tombstones += record.deleted
+            self._by_revision = SortedKeyList((record for names in self._tenants.values() for record in names.values()),
+                                              key=_revision_of)
             self.applied_revision = revision
             self.applied_index = index
             self._applied.notify_all()
 
     def stats(self) -> dict:
         with self._lock:
-            return {"keys": len(self._records) - self._tombstones, "tombstones": self._tombstones,
+            return {"keys": len(self._by_revision) - self._tombstones, "tombstones": self._tombstones,
                     "bytes": sum(self._tenant_bytes.values()), "tenant_bytes": dict(self._tenant_bytes),
                     "tenants": len(self._tenant_bytes), "applied_revision": self.applied_revision,
                     "applied_index": self.applied_index}

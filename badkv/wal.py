@@ -200,7 +200,7 @@ class WriteAheadLog:
                 recovery.truncated.append(f"skipped snapshot {path}: {error.reason} at byte offset {error.offset}")
                 continue
             self._snapshot = meta
-            recovery.snapshot, recovery.snapshot_records = meta, list(records)
+            recovery.snapshot, recovery.snapshot_records = meta, records
             return
 
     def _load_segments(self, base: int, repair: bool, recovery: Recovery) -> list[dict]:

@@ -9,11 +9,12 @@
 2. Starts `.venv/bin/badkv -name rec1 -listen 127.0.0.1:<free port> -data-dir <dir>`
    in its own process group and measures:
    - the wall time from spawn to the first 200 on /admin/health. The `badkv`
-     command opens the data dir once in the gunicorn master as a check before
-     forking, and the worker opens it again, so this time holds TWO recoveries
-     (plus interpreter and gunicorn start-up);
+     command first checks the data dir in a child process (it reads and checks
+     every frame and record but builds no store), then gunicorn's worker
+     recovers it, so this time holds the check, the recovery, and interpreter
+     and gunicorn start-up;
    - the worker's own recovery time, `storage.recovery_seconds` of /admin/stats
-     (the master's is read from its log line);
+     (the check's time is read from its log line);
    - the worker's peak and current RSS (VmHWM, VmRSS of /proc/<pid>/status), at
      readiness and again after the node settled (when the log after the snapshot
      reaches -snapshot-entries, the node writes a new snapshot right after
@@ -63,6 +64,7 @@ RECOVERY_TARGET_SECONDS = 10.0
 RSS_TARGET_MB = 500.0
 TARGET_KEYS = 1_000_000
 RECOVERED_LINE = re.compile(r"recovered (\d+) records from a snapshot and (\d+) log entries in ([0-9.]+)s")
+CHECKED_LINE = re.compile(r"checked (\d+) snapshot records and (\d+) log entries in ([0-9.]+)s")
 
 
 class RecoveryBenchError(Exception):
@@ -213,10 +215,11 @@ def kb_to_mb(kilobytes):
     return None if kilobytes is None else round(kilobytes * 1024 / 1e6, 1)
 
 
-def parse_recovery_lines(text):
-    """The "recovered N records ... in Xs" log lines of badkv/persistence.py, in order (master first, then worker)."""
+def parse_recovery_lines(text, pattern=RECOVERED_LINE):
+    """The "recovered N records ... in Xs" log lines of badkv/persistence.py, in order (or, with
+    ``pattern=CHECKED_LINE``, the "checked N snapshot records ..." lines of the data dir check)."""
     return [{"records": int(records), "log_entries": int(entries), "seconds": float(seconds)}
-            for records, entries, seconds in RECOVERED_LINE.findall(text)]
+            for records, entries, seconds in pattern.findall(text)]
 
 
 # ---- running the node -----------------------------------------------------------------------
@@ -296,6 +299,7 @@ def run_node(args, data_dir, log_dir, keys, entries):
         "seconds_to_health": round(ready_seconds, 3),
         "worker_recovery_seconds": storage.get("recovery_seconds"),
         "recovery_log_lines": parse_recovery_lines(log_text),
+        "check_log_lines": parse_recovery_lines(log_text, CHECKED_LINE),
         "worker_timeout_in_log": "WORKER TIMEOUT" in log_text,
         "stats_at_ready": {key: stats.get(key) for key in ("keys", "bytes", "last_index", "applied_index", "term")}
         | {"storage": storage},
@@ -335,14 +339,15 @@ def render_report(document):
     rows = []
     to_health = result["seconds_to_health"]
     worker_recovery = result["worker_recovery_seconds"]
-    rows.append(("spawn -> /admin/health 200 (2 recoveries: master check + worker)", f"{to_health:.2f} s",
+    rows.append(("spawn -> /admin/health 200 (data dir check, then the worker's recovery)", f"{to_health:.2f} s",
                  f"<= {RECOVERY_TARGET_SECONDS:.0f} s", _mark(to_health, RECOVERY_TARGET_SECONDS, below=False)))
     rows.append(("worker recovery (storage.recovery_seconds)",
                  "n/a" if worker_recovery is None else f"{worker_recovery:.2f} s",
                  f"<= {RECOVERY_TARGET_SECONDS:.0f} s", _mark(worker_recovery, RECOVERY_TARGET_SECONDS, below=False)))
-    log_lines = result["recovery_log_lines"]
-    if log_lines:
-        rows.append(("master check recovery (its log line)", f"{log_lines[0]['seconds']:.2f} s", "", ""))
+    check_lines = result.get("check_log_lines") or []
+    if check_lines:
+        rows.append(("data dir check before gunicorn starts (its log line)", f"{check_lines[0]['seconds']:.2f} s",
+                     "", ""))
     memory = result["worker_memory_kb"]
     for moment in ("at_ready", "settled"):
         hwm = kb_to_mb(memory[moment].get("VmHWM"))
@@ -368,8 +373,8 @@ def render_report(document):
                         else "snapshot, which did not finish within --settle-timeout"))
     if result["worker_timeout_in_log"]:
         lines.append("  WARNING: gunicorn logged WORKER TIMEOUT: a worker took over 30 s to boot and was killed")
-    if keys != TARGET_KEYS:
-        lines.append(f"  note: the targets are for {TARGET_KEYS:,} keys; this run has {keys:,}")
+    if keys + entries != TARGET_KEYS:
+        lines.append(f"  note: the targets are for {TARGET_KEYS:,} keys; this run has {keys + entries:,}")
     return "\n".join(lines)
 
 
@@ -467,8 +472,8 @@ def main(argv=None):
                      "filesystem": filesystem.describe() if filesystem else "unknown"},
         "targets": {"recovery_seconds_max": RECOVERY_TARGET_SECONDS, "worker_peak_rss_mb_below": RSS_TARGET_MB,
                     "for_keys": TARGET_KEYS},
-        "notes": ["seconds_to_health includes two recoveries: the badkv command opens the data dir in the "
-                  "gunicorn master as a check before forking, then the worker opens it again",
+        "notes": ["seconds_to_health includes the data dir check (a child of the badkv command reads and checks "
+                  "every frame and record before gunicorn starts, building no store) and the worker's recovery",
                   "memory in kB as /proc reports it (KiB); the report prints MB = 10^6 bytes"],
         "build": build,
         "result": result,

@@ -3,6 +3,7 @@ import pytest
 from badkv.store import Record
 from badkv.wal import WriteAheadLog
 from bench.recovery import (
+    CHECKED_LINE,
     NODE,
     SnapshotRecords,
     _batches,
@@ -80,6 +81,13 @@ def test_recovery_log_lines_come_back_in_order():
     ]
 
 
+def test_check_log_lines_are_told_apart_from_recovery_lines():
+    text = ("x INFO [rec1] badkv.persistence: rec1: checked 20000 snapshot records and 2000 log entries in 0.40s\n"
+            "x INFO [rec1] badkv.persistence: rec1: recovered 20000 records from a snapshot and 2000 log entries in 1.25s\n")
+    assert parse_recovery_lines(text, CHECKED_LINE) == [{"records": 20000, "log_entries": 2000, "seconds": 0.4}]
+    assert parse_recovery_lines(text) == [{"records": 20000, "log_entries": 2000, "seconds": 1.25}]
+
+
 def test_snapshot_records_are_sized_lazy_record_dicts():
     records = SnapshotRecords(3)
     assert len(records) == 3
@@ -120,7 +128,8 @@ def document():
         "build": {"snapshot_seconds": 5.0, "log_seconds": 1.0, "snapshot_bytes": 150e6, "wal_bytes": 17e6},
         "result": {
             "seconds_to_health": 12.5, "worker_recovery_seconds": 5.9,
-            "recovery_log_lines": [{"records": 1, "log_entries": 1, "seconds": 6.1}],
+            "recovery_log_lines": [{"records": 1, "log_entries": 1, "seconds": 5.9}],
+            "check_log_lines": [{"records": 1, "log_entries": 1, "seconds": 2.1}],
             "worker_memory_kb": {"at_ready": memory, "settled": {**memory, "VmHWM": 600_000}},
             "master_memory_kb": {"VmHWM": 280_000},
             "keys_reported": 1_100_000, "keys_expected": 1_100_000,
