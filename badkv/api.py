@@ -65,8 +65,8 @@ def _is_small_integer(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 19
 
 
-def _query_int(name: str, default, low: int, high: int):
-    text = request.args.get(name)
+def _query_int(args, name: str, default, low: int, high: int):
+    text = args.get(name)
     if text is None:
         return default
     if not _is_small_integer(text) or not low <= int(text) <= high:
@@ -74,11 +74,10 @@ def _query_int(name: str, default, low: int, high: int):
     return int(text)
 
 
-def _read_timeout():
-    text = request.args.get("timeout")
+def _read_timeout(args, limit: float):
+    text = args.get("timeout")
     if text is None:
         return None
-    limit = current_app.config["BADKV"].max_read_timeout
     try:
         seconds = float(text.removesuffix("s"))
     except ValueError:
@@ -88,13 +87,20 @@ def _read_timeout():
     return seconds
 
 
+def _query_args(environ):
+    """The query arguments, parsed only when there are any (most key requests have none)."""
+    return request.args if environ.get("QUERY_STRING") else _NO_ARGS
+
+
+_NO_ARGS: dict = {}
+
+
 def _record_headers(record: Record) -> dict:
     return {"X-Badkv-Timestamp": str(record.timestamp), "X-Badkv-Revision": str(record.revision),
             "ETag": f'"{record.revision}"'}
 
 
-def _if_match() -> int | None:
-    header = request.headers.get("If-Match")
+def _if_match(header: str | None) -> int | None:
     if header is None:
         return None
     text = header.strip().removeprefix("W/").strip('"')
@@ -103,8 +109,7 @@ def _if_match() -> int | None:
     return int(text)
 
 
-def _if_none_match() -> bool:
-    header = request.headers.get("If-None-Match")
+def _if_none_match(header: str | None) -> bool:
     if header is None:
         return False
     if header.strip() != "*":
@@ -112,16 +117,32 @@ def _if_none_match() -> bool:
     return True
 
 
-def _forward_to_leader() -> Response:
+def _read_value(environ, limit: int) -> bytes:
+    """The request body, refused (413) above ``limit`` bytes.
+
+    With a Content-Length (every client we know sends one) the WSGI input is read
+    directly: werkzeug's stream wrappers cost more than the rest of a write's parsing.
+    """
+    length = environ.get("CONTENT_LENGTH")
+    if length and _is_small_integer(length):
+        if int(length) > limit:
+            raise TooLarge(f"the value is larger than the limit of {limit} bytes", limit=limit)
+        value = environ["wsgi.input"].read(int(length)) if length != "0" else b""
+    else:
+        value = request.get_data(cache=True)
+    if len(value) > limit:
+        raise TooLarge(f"the value is larger than the limit of {limit} bytes", limit=limit)
+    return value
+
+
+def _forward_to_leader(node, body: bytes) -> Response:
     """Relay this request to the leader, once: a request already forwarded is never passed on."""
-    node = _node()
     if request.headers.get(FORWARDED_BY):
         raise NotLeader("this node is not the leader; the request was already forwarded once",
                         leader=node.core.leader)
     headers = {k: v for k, v in request.headers.items()
                if k.lower() in ("content-type", "if-match", "if-none-match")}
-    status, relayed, body = node.forward(request.method, request.path, request.query_string,
-                                         request.get_data(), headers)
+    status, relayed, body = node.forward(request.method, request.path, request.query_string, body, headers)
     return Response(body, status=status, headers=relayed)
 
 
@@ -129,16 +150,17 @@ def _forward_to_leader() -> Response:
 def get_key(tenant: str, name: str):
     parse_tenant(tenant)
     parse_name(name)
-    consistency = request.args.get("consistency", "local")
+    node = _node()
+    args = _query_args(request.environ)
+    consistency = args.get("consistency", "local")
     if consistency not in CONSISTENCY_LEVELS:
         raise InvalidParameter("consistency must be one of local, leader, linearizable")
-    min_revision = _query_int("min_revision", None, 0, MAX_TIMESTAMP - 1)
-    timeout = _read_timeout()
-    node = _node()
+    min_revision = _query_int(args, "min_revision", None, 0, MAX_TIMESTAMP - 1)
+    timeout = _read_timeout(args, node.config.max_read_timeout)
     if consistency != "local" and not node.is_leader:
-        return _forward_to_leader()
+        return _forward_to_leader(node, b"")
     record = node.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
-    return Response(record.value, status=200, mimetype="application/octet-stream",
+    return Response(record.value, status=200, content_type="application/octet-stream",
                     headers=_record_headers(record))
 
 
@@ -158,27 +180,26 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     parse_tenant(tenant)
     parse_name(name)
     timestamp = None if timestamp_text is None else parse_timestamp(timestamp_text)
-    limit = current_app.config["BADKV"].max_value_size
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"the value is larger than the limit of {limit} bytes", limit=limit)
-    value = request.get_data(cache=True) if op == "put" else b""
-    if len(value) > limit:
-        raise TooLarge(f"the value is larger than the limit of {limit} bytes", limit=limit)
-    if_match, if_none_match = _if_match(), _if_none_match()
     node = _node()
+    environ = request.environ
+    body = _read_value(environ, node.config.max_value_size)  # a delete's body too: the limit holds for it
+    if_match = _if_match(environ.get("HTTP_IF_MATCH"))
+    if_none_match = _if_none_match(environ.get("HTTP_IF_NONE_MATCH"))
     if not node.is_leader:
-        return _forward_to_leader()
-    record = node.write(op, tenant, name, value, timestamp, if_match, if_none_match)
-    body = json.dumps({"tenant": tenant, "name": name, "timestamp": record.timestamp,
-                       "revision": record.revision})
-    return Response(body, status=202, mimetype="application/json", headers=_record_headers(record))
+        return _forward_to_leader(node, body)
+    record = node.write(op, tenant, name, body if op == "put" else b"", timestamp, if_match, if_none_match)
+    # The tenant's characters never need escaping; the name may. Same bytes as json.dumps of the dict.
+    body = (f'{{"tenant": "{tenant}", "name": {json.dumps(name)}, "timestamp": {record.timestamp}, '
+            f'"revision": {record.revision}}}')
+    return Response(body, status=202, content_type="application/json", headers=_record_headers(record))
 
 
 @bp.get("/take/<timestamp>")
 def take(timestamp: str):
     since = parse_timestamp(timestamp)
-    limit = _query_int("limit", DEFAULT_TAKE_LIMIT, 1, MAX_TAKE_LIMIT)
-    tenant = request.args.get("tenant")
+    args = request.args
+    limit = _query_int(args, "limit", DEFAULT_TAKE_LIMIT, 1, MAX_TAKE_LIMIT)
+    tenant = args.get("tenant")
     if tenant is not None:
         parse_tenant(tenant)
     records, next_cursor, revision = _node().take(since, limit, tenant)

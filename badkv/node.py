@@ -121,9 +121,10 @@ class Node:
         key = (tenant, name)
         self._check_serving()
         with self._lock:
-            self.core.tick(self.monotonic())
-            if not self.core.has_quorum(self.monotonic()):
-                raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
+            if self.peers:  # a cluster of one has nobody to evict and is its own quorum
+                self.core.tick(self.monotonic())
+                if not self.core.has_quorum(self.monotonic()):
+                    raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
             # Conditions (CAS, last-writer-wins, delete of a missing key) are judged against applied
             # state only: checked against a write still in flight, a 412 could be answered for a
             # value every read still shows (found by the fault soak). So wait for it to apply first.
@@ -135,11 +136,17 @@ class Node:
             revision = self.clock.next()
             timestamp = revision if timestamp is None else timestamp
             check_write(current, op, timestamp, if_match, if_none_match)
-            entry = self._propose({"op": op, "tenant": tenant, "name": name,
-                                   "value": value if op == "put" else b"",
-                                   "timestamp": timestamp, "revision": revision})
-            index = entry["index"]
-            record = self._pending.get(key) or Record.from_entry(entry)
+            value = value if op == "put" else b""
+            record = Record.build(tenant, name, value, timestamp, revision, op == "delete")
+            index = self._propose({"op": op, "tenant": tenant, "name": name, "value": value,
+                                   "timestamp": timestamp, "revision": revision}, record)["index"]
+            acknowledged = self.wal is None and self._acknowledged(index)  # a single node in memory
+        if not acknowledged:
+            self._wait_acknowledged(index, revision)
+        return record
+
+    def _wait_acknowledged(self, index: int, revision: int) -> None:
+        """Make the entry durable here, then wait until the ack rule holds for it (or time out: 504)."""
         self._make_durable(index)
         with self._lock:
             acknowledged = self._acknowledged(index)
@@ -155,7 +162,6 @@ class Node:
         if not acknowledged or self._stopping.is_set():
             raise Timeout("the write was not acknowledged in time; it may or may not take effect",
                           revision=revision)
-        return record
 
     def _acknowledged(self, index: int) -> bool:
         return self.core.acknowledged_index(self.store.applied_index, self.config.acks) >= index
@@ -182,8 +188,11 @@ class Node:
         logger.critical("%s: write-ahead log failed, refusing writes until restarted: %s", self.name, error)
         return Unavailable(f"this node's storage failed: {self.storage_error}", retry_after=5)
 
-    def _propose(self, entry: dict) -> dict:
-        """Append to the leader's log (lock held); the log is durable at once while in memory."""
+    def _propose(self, entry: dict, record: Record | None = None) -> dict:
+        """Append to the leader's log (lock held); the log is durable at once while in memory.
+
+        ``record`` is what the entry will store (None for a no-op); it is built once, by the
+        caller, and is the very object the store holds once the entry applies."""
         entry.setdefault("revision", self.clock.next())
         entry = self.core.propose(entry)
         if self.wal is not None:
@@ -192,8 +201,8 @@ class Node:
             except Exception as error:
                 self.core.log.truncate_from(entry["index"])  # never replicate what is not in our WAL
                 raise self._storage_failed(error) from None
-        if entry["op"] != "noop":
-            self._pending[(entry["tenant"], entry["name"])] = Record.from_entry(entry)
+        if record is not None:
+            self._pending[(entry["tenant"], entry["name"])] = record
         if self.wal is None:
             self.core.set_durable(entry["index"])
             self._apply_committed()
