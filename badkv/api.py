@@ -188,8 +188,10 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     if not node.is_leader:
         return _forward_to_leader(node, body)
     record = node.write(op, tenant, name, body if op == "put" else b"", timestamp, if_match, if_none_match)
-    # The tenant's characters never need escaping; the name may. Same bytes as json.dumps of the dict.
-    body = (f'{{"tenant": "{tenant}", "name": {json.dumps(name)}, "timestamp": {record.timestamp}, '
+    # Same bytes as json.dumps of the dict. The tenant's characters never need escaping; the name
+    # needs it only when it holds a quote, a backslash or non-ASCII (control characters are refused).
+    quoted_name = f'"{name}"' if name.isascii() and '"' not in name and "\\" not in name else json.dumps(name)
+    body = (f'{{"tenant": "{tenant}", "name": {quoted_name}, "timestamp": {record.timestamp}, '
             f'"revision": {record.revision}}}')
     return Response(body, status=202, content_type="application/json", headers=_record_headers(record))
 

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 
+from badkv.conditions import QuietCondition
 from badkv.config import Config
 from badkv.errors import BadkvError, NotFound, NotLeader, Timeout, Unavailable
 from badkv.persistence import open_storage, starting_term
@@ -36,7 +37,7 @@ class Node:
         self.monotonic = monotonic
         self.started_at = monotonic()
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)  # read barriers wait on it
+        self._changed = QuietCondition(self._lock)  # read barriers wait on it
         # Writers wait on an event each and replicators on one per peer, so progress wakes exactly
         # who can go on; one condition for all of them woke every waiting thread on every change.
         self._ack_waiters: collections.deque[tuple[int, threading.Event]] = collections.deque()
@@ -193,7 +194,8 @@ class Node:
 
         ``record`` is what the entry will store (None for a no-op); it is built once, by the
         caller, and is the very object the store holds once the entry applies."""
-        entry.setdefault("revision", self.clock.next())
+        if "revision" not in entry:  # (setdefault would stamp a revision even when one is given)
+            entry["revision"] = self.clock.next()
         entry = self.core.propose(entry)
         if self.wal is not None:
             try:

@@ -200,13 +200,15 @@ class RaftCore:
     def _advance_commit(self) -> None:
         if not self.is_leader:
             return
-        matches = sorted([self.durable_index] + [p.match_index for p in self.progress.values()], reverse=True)
         # The static leader must hold every committed entry on its own disk: after a crash it
         # restarts from that disk, and nothing else may overwrite what a majority applied.
-        candidate = min(matches[self.quorum - 1], self.durable_index)
-        for progress in self.progress.values():
-            if progress.in_sync:
-                candidate = min(candidate, progress.match_index)
+        candidate = self.durable_index
+        if self.progress:  # (a cluster of one commits what it holds; this runs on every write)
+            matches = sorted([self.durable_index] + [p.match_index for p in self.progress.values()], reverse=True)
+            candidate = min(matches[self.quorum - 1], self.durable_index)
+            for progress in self.progress.values():
+                if progress.in_sync:
+                    candidate = min(candidate, progress.match_index)
         if candidate > self.commit_index and self.log.term_at(candidate) == self.current_term:
             self.commit_index = candidate
 

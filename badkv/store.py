@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 
 from sortedcontainers import SortedKeyList
 
+from badkv.conditions import QuietCondition
 from badkv.errors import NotFound, PreconditionFailed, Stale
 
 Key = tuple[str, str]
@@ -117,7 +118,7 @@ class Store:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._applied = threading.Condition(self._lock)
+        self._applied = QuietCondition(self._lock)
         self._tenants: dict[str, dict[str, Record]] = {}
         self._by_revision = SortedKeyList(key=_revision_of)
         self._tenant_bytes: dict[str, int] = {}

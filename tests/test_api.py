@@ -1,6 +1,7 @@
 """Tests for badkv/api.py: every status code of the public API through Flask's test client."""
 
 import base64
+import json
 import time
 from urllib.parse import quote, urlencode
 
@@ -143,6 +144,15 @@ def test_post_is_202_with_consistent_body_and_headers(client, timestamp):
         assert body["timestamp"] == timestamp
     assert_record_headers(response, body["timestamp"], body["revision"])
     assert_record_headers(get(client), body["timestamp"], body["revision"])
+
+
+@pytest.mark.parametrize("name", ["plain", 'with"quote', "back\\slash", "ünïcode", "sp ace", "it's"])
+def test_post_answer_is_the_json_of_the_key_whatever_the_name(client, name):
+    response = put(client, name=name)
+    assert response.status_code == 202
+    body = response.get_json()
+    assert (body["tenant"], body["name"]) == ("acme", name)
+    assert response.get_data(as_text=True) == json.dumps(body)  # the bytes json.dumps would give
 
 
 def test_revisions_strictly_increase(client):
