@@ -100,6 +100,7 @@ class WriteAheadLog:
         self.fsync = fsync
         self.fsync_observer = None  # callable(seconds), e.g. a metrics histogram
         self.record_factory = None  # callable(dict) -> object: snapshot records are loaded as these
+        self.entry_factory = None  # callable(dict) -> dict: log entries are read back through it
         self._wal_dir = os.path.join(self.directory, "wal")
         self._snap_dir = os.path.join(self.directory, "snap")
         self._log = _NodeLogger(logger, {"node": "-"})
@@ -218,7 +219,7 @@ class WriteAheadLog:
             with open(path, "rb") as segment_file:
                 buf = segment_file.read()
             expected = entries[-1]["index"] + 1 if entries else None
-            items, problem = _check_segment(buf, first, expected, base)
+            items, problem = _check_segment(buf, first, expected, base, self.entry_factory)
             is_last = position + 1 == len(firsts)
             if problem is not None:
                 if not (problem.torn and is_last) and not repair:
@@ -526,9 +527,11 @@ class WriteAheadLog:
                 self._log.exception("fsync observer failed")
 
 
-def _check_segment(buf: bytes, first: int, expected: int | None, base: int):
-    """Decode one segment and check its entries continue the log; return (good entries, problem)."""
-    items, problem = decode_frames(buf)
+def _check_segment(buf: bytes, first: int, expected: int | None, base: int, convert=None):
+    """Decode one segment and check its entries continue the log; return (good entries, problem).
+
+    ``convert`` is passed to decode_frames (entries carry a ``tenant``, so it sees every one)."""
+    items, problem = decode_frames(buf, convert)
     if expected is not None and first != expected:
         return [], FrameProblem(0, f"segment starts at entry {first} but {expected} was expected", False)
     if expected is None and first > base + 1:
