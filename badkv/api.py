@@ -87,12 +87,12 @@ def _read_timeout(args, limit: float):
     return seconds
 
 
+_NO_ARGS: dict = {}
+
+
 def _query_args(environ):
     """The query arguments, parsed only when there are any (most key requests have none)."""
     return request.args if environ.get("QUERY_STRING") else _NO_ARGS
-
-
-_NO_ARGS: dict = {}
 
 
 def _record_headers(record: Record) -> dict:
@@ -124,10 +124,10 @@ def _read_value(environ, limit: int) -> bytes:
     directly: werkzeug's stream wrappers cost more than the rest of a write's parsing.
     """
     length = environ.get("CONTENT_LENGTH")
-    if length and _is_small_integer(length):
-        if int(length) > limit:
+    if length and length.isascii() and length.isdigit():
+        if not _is_small_integer(length) or int(length) > limit:  # (a 20-digit length is too large too)
             raise TooLarge(f"the value is larger than the limit of {limit} bytes", limit=limit)
-        value = environ["wsgi.input"].read(int(length)) if length != "0" else b""
+        value = environ["wsgi.input"].read(int(length))
     else:
         value = request.get_data(cache=True)
     if len(value) > limit:

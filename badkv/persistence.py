@@ -35,7 +35,7 @@ class Recovered:
     term: int
     wal: WriteAheadLog | None
     seconds: float = 0.0
-    snapshot_records: int = 0
+    snapshot_record_count: int = 0
 
 
 def open_storage(config: Config, store: Store, clock: HybridClock) -> Recovered:
@@ -52,7 +52,7 @@ def open_storage(config: Config, store: Store, clock: HybridClock) -> Recovered:
         gc.freeze()  # and keep later collections from walking them again: records hold no cycles
     recovered.seconds = time.monotonic() - started
     logger.info("%s: recovered %d records from a snapshot and %d log entries in %.2fs", config.name,
-                recovered.snapshot_records, recovered.log.last_index - recovered.log.base_index, recovered.seconds)
+                recovered.snapshot_record_count, recovered.log.last_index - recovered.log.base_index, recovered.seconds)
     return recovered
 
 
@@ -72,7 +72,7 @@ def _recover(config: Config, store: Store, clock: HybridClock) -> Recovered:
     log.append(recovery.entries)
     if recovery.entries:
         clock.observe(max(entry["revision"] for entry in recovery.entries))
-    return Recovered(log, recovery.term, wal, snapshot_records=snapshot_count)
+    return Recovered(log, recovery.term, wal, snapshot_record_count=snapshot_count)
 
 
 def check_storage(config: Config) -> None:

@@ -359,6 +359,14 @@ def test_value_size_limit(client, method, size, status, config_values):
     if status == 413:
         assert assert_error(response, 413, "too_large")["limit"] == 16
 
+@pytest.mark.parametrize("declared", ["17", "9" * 20, "9" * 5000])
+@pytest.mark.parametrize("config_values", [{"max_value_size": 16}])
+def test_a_declared_length_over_the_limit_is_413_before_any_body_is_read(client, declared, config_values):
+    response = client.post(key_url("acme", "greeting"), data=b"x",
+                           environ_overrides={"CONTENT_LENGTH": declared})
+    assert assert_error(response, 413, "too_large")["limit"] == 16
+    assert get(client).status_code == 404
+
 
 # ---- DELETE ----------------------------------------------------------------------------------------
 
