@@ -394,9 +394,11 @@ class Node:
             response = leader.forward(method, path, query=query, body=body, headers=headers,
                                       forwarded_by=self.name,
                                       timeout=self.config.write_timeout + self.config.peer_timeout)
-        except TransportTimeout:
+        except TransportTimeout as error:
+            logger.warning("%s: forwarding %s %s: %s", self.name, method, path, error)
             raise Timeout("the leader did not answer in time; the outcome is unknown") from None
-        except TransportError:
+        except TransportError as error:
+            logger.warning("%s: forwarding %s %s: %s", self.name, method, path, error)
             raise Unavailable(f"the leader {self.core.leader} is unreachable", retry_after=1) from None
         relayed = {k: v for k, v in response.headers.items()
                    if k.lower() in ("content-type", "etag", "retry-after", "allow") or k.lower().startswith("x-badkv-")}

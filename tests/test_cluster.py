@@ -144,11 +144,20 @@ def test_with_both_followers_down_writes_fail_in_bounded_time_and_leave_nothing_
 def test_a_follower_answers_503_fast_when_the_leader_is_gone(own_cluster):
     own_cluster.leader.kill()
     follower = Client(own_cluster.followers[0].url, timeout=10)
-    started = time.monotonic()
-    with pytest.raises(ClientError) as error:
-        follower.put("gone", "k", b"v")
-    assert error.value.status == 503 and error.value.code == "unavailable"
-    assert time.monotonic() - started < 2
+    statuses = []
+    for attempt in range(2):
+        started = time.monotonic()
+        with pytest.raises(ClientError) as error:
+            follower.put("gone", f"k{attempt}", b"v")
+        assert time.monotonic() - started < 2, "a forward to a dead leader must fail fast, not hang"
+        statuses.append((error.value.status, error.value.code))
+    # The first forward may reuse a keep-alive connection whose close the follower has not seen yet;
+    # a request sent on it has an unknown outcome (504). Once that connection is gone, the leader
+    # refuses new ones and the follower knows nothing was written: 503.
+    forwarding_log = [line for line in own_cluster.followers[0].log_path.read_text().splitlines()
+                      if "forwarding" in line]
+    assert statuses[0] in ((503, "unavailable"), (504, "timeout")), forwarding_log
+    assert statuses[1] == (503, "unavailable"), forwarding_log
     response = requests.post(own_cluster.followers[0].url + "/api/v1/keys/gone/k", data=b"v", timeout=5)
     assert response.headers.get("Retry-After")
 
