@@ -135,14 +135,18 @@ def _read_value(environ, limit: int) -> bytes:
     return value
 
 
-def _forward_to_leader(node, body: bytes) -> Response:
-    """Relay this request to the leader, once: a request already forwarded is never passed on."""
+def _forward_to_leader(node, body: bytes, leader_wait: float) -> Response:
+    """Relay this request to the leader, once: a request already forwarded is never passed on.
+
+    ``leader_wait`` is how long the leader itself may hold the request (a write's replication,
+    a read's ``timeout``); the follower waits that long plus one peer timeout for its answer."""
     if request.headers.get(FORWARDED_BY):
         raise NotLeader("this node is not the leader; the request was already forwarded once",
                         leader=node.core.leader)
     headers = {k: v for k, v in request.headers.items()
                if k.lower() in ("content-type", "if-match", "if-none-match")}
-    status, relayed, body = node.forward(request.method, request.path, request.query_string, body, headers)
+    status, relayed, body = node.forward(request.method, request.path, request.query_string, body, headers,
+                                         leader_wait=leader_wait)
     return Response(body, status=status, headers=relayed)
 
 
@@ -158,7 +162,8 @@ def get_key(tenant: str, name: str):
     min_revision = _query_int(args, "min_revision", None, 0, MAX_TIMESTAMP - 1)
     timeout = _read_timeout(args, node.config.max_read_timeout)
     if consistency != "local" and not node.is_leader:
-        return _forward_to_leader(node, b"")
+        leader_wait = node.config.read_timeout if timeout is None else timeout
+        return _forward_to_leader(node, b"", leader_wait=leader_wait)
     record = node.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
     return Response(record.value, status=200, content_type="application/octet-stream",
                     headers=_record_headers(record))
@@ -186,7 +191,7 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     if_match = _if_match(environ.get("HTTP_IF_MATCH"))
     if_none_match = _if_none_match(environ.get("HTTP_IF_NONE_MATCH"))
     if not node.is_leader:
-        return _forward_to_leader(node, body)
+        return _forward_to_leader(node, body, leader_wait=node.config.write_timeout)
     record = node.write(op, tenant, name, body if op == "put" else b"", timestamp, if_match, if_none_match)
     # Same bytes as json.dumps of the dict. The tenant's characters never need escaping; the name
     # needs it only when it holds a quote, a backslash or non-ASCII (control characters are refused).

@@ -92,8 +92,13 @@ class Node:
             for _, event in self._ack_waiters:
                 event.set()
         self.snapshots.due.set()
+        # One deadline for all threads, so a stop takes at most 2 s however many peers there are.
+        deadline = self.monotonic() + 2
         for thread in self._threads:
-            thread.join(timeout=2)
+            thread.join(timeout=max(0.0, deadline - self.monotonic()))
+        still_running = [thread.name for thread in self._threads if thread.is_alive()]
+        if still_running:
+            logger.warning("%s: stopping without waiting for %s", self.name, ", ".join(still_running))
         for peer in self.peers.values():
             peer.close()
         if self.wal is not None:
@@ -385,15 +390,17 @@ class Node:
         return records, next_cursor, self.store.applied_revision
 
     # ---- forwarding ---------------------------------------------------------------------
-    def forward(self, method: str, path: str, query: bytes, body: bytes, headers: dict):
-        """Relay a client's request to the leader; returns (status, headers, body)."""
+    def forward(self, method: str, path: str, query: bytes, body: bytes, headers: dict, *, leader_wait: float):
+        """Relay a client's request to the leader; returns (status, headers, body).
+
+        ``leader_wait`` is how long the leader may take over the request before it answers."""
         leader = self.leader_peer
         if leader is None:
             raise Unavailable("no leader is known", retry_after=1)
         try:
             response = leader.forward(method, path, query=query, body=body, headers=headers,
                                       forwarded_by=self.name,
-                                      timeout=self.config.write_timeout + self.config.peer_timeout)
+                                      timeout=leader_wait + self.config.peer_timeout)
         except TransportTimeout as error:
             logger.warning("%s: forwarding %s %s: %s", self.name, method, path, error)
             raise Timeout("the leader did not answer in time; the outcome is unknown") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from typing import Callable
 
 from badkv.store import Record, Store
@@ -28,12 +29,20 @@ def record_from_json(data: dict) -> Record:
 
 
 class TakeSync:
-    """Pages through a take feed from a cursor and applies what is newer; counts what it did."""
+    """Pages through a take feed from a cursor and applies what is newer; counts what it did.
+
+    Two threads run passes (the periodic sync and a snapshot install); one pass runs at a time.
+    ``reset`` may come from a third thread, holding the node lock, during a pass: it never waits
+    for the pass, and the pass then leaves the cursor at zero instead of moving it past records
+    the emptied store no longer has.
+    """
 
     def __init__(self, store: Store, fetch_page: Callable[[int, int], dict], page_limit: int = 1000):
         self.store = store
         self.fetch_page = fetch_page
         self.page_limit = page_limit
+        self._one_pass = threading.Lock()
+        self._resets = 0  # bumped by reset; a pass advances the cursor only if it did not change
         self.cursor = 0
         self.runs = 0
         self.records_seen = 0
@@ -43,6 +52,7 @@ class TakeSync:
 
     def reset(self) -> None:
         """Start the next sync from the beginning (after the store was reset)."""
+        self._resets += 1
         self.cursor = 0
 
     def sync_once(self) -> int:
@@ -51,25 +61,29 @@ class TakeSync:
         Exceptions from ``fetch_page`` propagate after being counted; the cursor
         keeps the last page that was applied, so the next run resumes there.
         """
-        applied = 0
-        try:
-            while True:
-                page = self.fetch_page(self.cursor, self.page_limit)
-                records = page["records"]
-                for data in records:
-                    applied += self.store.apply_if_newer(record_from_json(data))
-                self.records_seen += len(records)
-                self.cursor = max(self.cursor, int(page["next"]))
-                self.last_source_revision = int(page.get("revision", 0))
-                if len(records) < self.page_limit:
-                    break
-        except Exception:
-            self.errors += 1
-            raise
-        finally:
-            self.records_applied += applied
-        self.runs += 1
-        return applied
+        with self._one_pass:
+            applied = 0
+            try:
+                while True:
+                    resets, cursor = self._resets, self.cursor
+                    page = self.fetch_page(cursor, self.page_limit)
+                    records = page["records"]
+                    for data in records:
+                        applied += self.store.apply_if_newer(record_from_json(data))
+                    self.records_seen += len(records)
+                    self.last_source_revision = int(page.get("revision", 0))
+                    if self._resets != resets:
+                        break  # the store was emptied under this page: the next pass starts over
+                    self.cursor = max(cursor, int(page["next"]))
+                    if len(records) < self.page_limit:
+                        break
+            except Exception:
+                self.errors += 1
+                raise
+            finally:
+                self.records_applied += applied
+            self.runs += 1
+            return applied
 
     def stats(self) -> dict:
         return {"runs": self.runs, "records_seen": self.records_seen, "records_applied": self.records_applied,

@@ -82,6 +82,18 @@ def test_stronger_reads_and_read_your_writes_through_a_follower(cluster):
     assert error.value.status == 504
 
 
+def test_a_forwarded_read_waits_as_long_as_its_own_timeout(cluster):
+    """A leader read asked to wait longer than a write may must get the leader's own answer, not
+    the follower's "the leader did not answer in time" (FAST's write timeout is 2 s, peer timeout 0.5 s)."""
+    follower = Client(cluster.followers[0].url, timeout=10)
+    revision = follower.put("reads", "long", b"v")["revision"]
+    started = time.monotonic()
+    with pytest.raises(ClientError) as error:
+        follower.get("reads", "long", consistency="leader", min_revision=revision + 10 ** 15, timeout=3)
+    assert time.monotonic() - started >= 3
+    assert error.value.status == 504 and "was not applied here within 3s" in str(error.value), str(error.value)
+
+
 def test_take_is_the_same_on_every_node_after_writes_settle(cluster):
     clients = clients_of(cluster)
     for i in range(50):
