@@ -93,8 +93,7 @@ class Snapshots:
     def install_from_leader(self, index: int, term: int) -> None:
         """Catch up from the leader's take feed when its log no longer reaches back far enough."""
         node = self.node
-        node.take_sync.reset()
-        node.take_sync.sync_once()
+        node.take_sync.copy_from_start()
         with node._lock:  # disk first, then memory, all under the lock: no append may slip in between
             if node.core.log.term_at(index) != term:
                 revision = max(node.store.applied_revision, node.take_sync.last_source_revision)

@@ -55,6 +55,18 @@ class TakeSync:
         self._resets += 1
         self.cursor = 0
 
+    def copy_from_start(self, attempts: int = 3) -> int:
+        """Pass through the whole feed from the beginning, again if the store was reset meanwhile;
+        returns records applied. A snapshot install relies on the copy being whole."""
+        applied = 0
+        for _ in range(attempts):
+            self.reset()
+            resets = self._resets
+            applied += self.sync_once()
+            if self._resets == resets:
+                return applied
+        raise RuntimeError(f"the store was reset during each of {attempts} passes over the leader's take feed")
+
     def sync_once(self) -> int:
         """One full pass from the cursor to the end of the feed; returns records applied.
 

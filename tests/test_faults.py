@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from badkv.testing.faults import FAULTS, run_scenario
+from badkv.testing.faults import FAULTS, ScenarioResult, run_scenario
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 
@@ -30,3 +30,10 @@ def test_the_contract_holds_under_a_fault(scenario, tmp_path):
     assert not result.local_read_problems, result.local_read_problems[:5]
     assert not result.lost_write_problems, result.lost_write_problems[:5]
     assert result.converged_after_s is not None and result.converged_after_s <= 5
+
+
+def test_a_summary_says_n_a_for_a_time_that_was_never_measured():
+    result = ScenarioResult("blackhole-follower", 7, True, 490, 255, True, "ok", converged_after_s=0.4693,
+                            first_ack_after_fault_s=1.0304, first_ack_after_heal_s=None)
+    assert result.summary() == ("blackhole-follower seed=7: OK, 490 ops, 255 acked writes, converged in 0.469s, "
+                                "first ack after fault 1.030s, after heal n/a")

@@ -122,3 +122,37 @@ def test_two_threads_never_run_a_pass_at_the_same_time():
         thread.join(timeout=10)
     assert entered.is_set() and not overlapped[0]
     assert sync.runs == 3 and sync.records_applied == 30
+
+
+def test_a_copy_from_start_passes_again_when_the_store_is_reset_under_it():
+    leader, follower = leader_store(25), Store()
+    feed, resets_left = feed_of(leader), [1]
+    sync = None
+
+    def reset_once(cursor, limit):
+        page = feed(cursor, limit)
+        if cursor > 0 and resets_left[0]:
+            resets_left[0] -= 1
+            follower.load([], 0, 0)
+            sync.reset()
+        return page
+
+    sync = TakeSync(follower, reset_once, page_limit=10)
+    sync.copy_from_start()
+    assert follower.records() == leader.records()
+    assert sync.cursor == 26
+
+
+def test_a_copy_from_start_gives_up_when_every_pass_is_reset():
+    leader = leader_store(25)
+    feed, sync = feed_of(leader), None
+
+    def always_reset(cursor, limit):
+        page = feed(cursor, limit)
+        if cursor > 0:
+            sync.reset()
+        return page
+
+    sync = TakeSync(Store(), always_reset, page_limit=10)
+    with pytest.raises(RuntimeError, match="reset during each of 3 passes"):
+        sync.copy_from_start()

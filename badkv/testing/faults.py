@@ -57,9 +57,13 @@ class ScenarioResult:
     artifacts: str | None = None
 
     def summary(self) -> str:
+        def seconds(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.3f}s"
+
         return (f"{self.scenario} seed={self.seed}: {'OK' if self.ok else 'FAILED'}, {self.operations} ops, "
-                f"{self.acknowledged_writes} acked writes, converged in {self.converged_after_s}s, "
-                f"first ack after fault {self.first_ack_after_fault_s}s, after heal {self.first_ack_after_heal_s}s"
+                f"{self.acknowledged_writes} acked writes, converged in {seconds(self.converged_after_s)}, "
+                f"first ack after fault {seconds(self.first_ack_after_fault_s)}, "
+                f"after heal {seconds(self.first_ack_after_heal_s)}"
                 + (f"; artifacts in {self.artifacts}" if self.artifacts else ""))
 
 
