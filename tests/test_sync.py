@@ -29,6 +29,23 @@ def feed_of(store: Store, calls: list | None = None):
     return fetch_page
 
 
+def resetting_sync(leader: Store, follower: Store, resets: int) -> TakeSync:
+    """A sync whose feed empties ``follower`` and resets the sync after each of the first ``resets``
+    pages past the first, as a concurrent "the leader rewrote history" would."""
+    feed, left = feed_of(leader), [resets]
+
+    def fetch_page(cursor, limit):
+        page = feed(cursor, limit)
+        if cursor > 0 and left[0]:
+            left[0] -= 1
+            follower.load([], 0, 0)
+            sync.reset()
+        return page
+
+    sync = TakeSync(follower, fetch_page, page_limit=10)
+    return sync
+
+
 def test_record_json_round_trip_keeps_binary_values_and_tombstones():
     for original in (Record(TENANT, "k", bytes(range(256)), 5, 7, False), Record(TENANT, "k", b"", 5, 8, True)):
         assert record_from_json(record_to_json(original)) == original
@@ -80,22 +97,12 @@ def test_a_failed_page_is_counted_and_the_next_pass_resumes_after_the_last_appli
 def test_a_reset_during_a_pass_leaves_the_cursor_at_zero():
     """The store is emptied (the leader rewrote history) while a page is in flight: the pass must not
     move the cursor past records the store no longer holds."""
-    leader = leader_store(25)
-    feed = feed_of(leader)
-    sync = None
-
-    def reset_while_fetching(cursor, limit):
-        page = feed(cursor, limit)
-        if cursor > 0:
-            sync.reset()
-        return page
-
-    sync = TakeSync(Store(), reset_while_fetching, page_limit=10)
+    leader, follower = leader_store(25), Store()
+    sync = resetting_sync(leader, follower, resets=1)
     sync.sync_once()
     assert sync.cursor == 0
-    sync.fetch_page = feed
     sync.sync_once()
-    assert sync.cursor == 26
+    assert sync.cursor == 26 and follower.records() == leader.records()
 
 
 def test_two_threads_never_run_a_pass_at_the_same_time():
@@ -126,33 +133,13 @@ def test_two_threads_never_run_a_pass_at_the_same_time():
 
 def test_a_copy_from_start_passes_again_when_the_store_is_reset_under_it():
     leader, follower = leader_store(25), Store()
-    feed, resets_left = feed_of(leader), [1]
-    sync = None
-
-    def reset_once(cursor, limit):
-        page = feed(cursor, limit)
-        if cursor > 0 and resets_left[0]:
-            resets_left[0] -= 1
-            follower.load([], 0, 0)
-            sync.reset()
-        return page
-
-    sync = TakeSync(follower, reset_once, page_limit=10)
+    sync = resetting_sync(leader, follower, resets=1)
     sync.copy_from_start()
     assert follower.records() == leader.records()
     assert sync.cursor == 26
 
 
 def test_a_copy_from_start_gives_up_when_every_pass_is_reset():
-    leader = leader_store(25)
-    feed, sync = feed_of(leader), None
-
-    def always_reset(cursor, limit):
-        page = feed(cursor, limit)
-        if cursor > 0:
-            sync.reset()
-        return page
-
-    sync = TakeSync(Store(), always_reset, page_limit=10)
+    sync = resetting_sync(leader_store(25), Store(), resets=10 ** 6)
     with pytest.raises(RuntimeError, match="reset during each of 3 passes"):
         sync.copy_from_start()
