@@ -225,14 +225,9 @@ def _problem_in_file(file, offset: int, problem: FrameProblem) -> FrameProblem:
 
 
 def _frame_offset_in_file(path, count: int) -> int:
-    """Byte offset of frame number ``count`` in the file at ``path`` (for error messages)."""
-    offset = 0
+    """Byte offset of frame number ``count`` in the file at ``path`` (error messages only)."""
     with open(path, "rb") as file:
-        for _ in range(count):
-            file.seek(offset)
-            length = FRAME_HEADER.unpack(file.read(8))[0]
-            offset += 8 + length
-    return offset
+        return frame_offset(file.read(), count)
 
 
 def read_snapshot_file(path, convert=None) -> tuple[SnapshotMeta, list]:

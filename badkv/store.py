@@ -155,6 +155,15 @@ class Store:
     def _apply_locked(self, record: Record, wins: bool) -> bool:
         if not wins:
             return False
+        old = self._replace(record)
+        if old is not None:
+            self._by_revision.remove(old)
+        self._by_revision.add(record)
+        return True
+
+    def _replace(self, record: Record) -> Record | None:
+        """Put ``record`` in its tenant's dict and the counters (lock held, revision index untouched);
+        return the record it replaced."""
         tenant = record.tenant
         names = self._tenants.get(tenant)
         if names is None:
@@ -162,14 +171,12 @@ class Store:
             self._tenant_bytes[tenant] = 0
         old = names.get(record.name)
         if old is not None:
-            self._by_revision.remove(old)
             self._tenant_bytes[tenant] -= len(old.value)
             self._tombstones -= old.deleted
         names[record.name] = record
-        self._by_revision.add(record)
         self._tenant_bytes[tenant] += len(record.value)
         self._tombstones += record.deleted
-        return True
+        return old
 
     def _advance(self, revision: int, index: int | None) -> None:
         if revision > self.applied_revision:
@@ -221,17 +228,7 @@ class Store:
             self._tenant_bytes.clear()
             self._tombstones = 0
             for record in records:  # one pass of dict stores, then one sort: far cheaper than inserting
-                names = self._tenants.get(record.tenant)
-                if names is None:
-                    names = self._tenants[record.tenant] = {}
-                    self._tenant_bytes[record.tenant] = 0
-                old = names.get(record.name)
-                if old is not None:
-                    self._tenant_bytes[old.tenant] -= len(old.value)
-                    self._tombstones -= old.deleted
-                names[record.name] = record
-                self._tenant_bytes[record.tenant] += len(record.value)
-                self._tombstones += record.deleted
+                self._replace(record)
             self._by_revision = SortedKeyList((record for names in self._tenants.values() for record in names.values()),
                                               key=_revision_of)
             self.applied_revision = revision

@@ -43,7 +43,8 @@ def _failure(name: str, error: requests.RequestException) -> TransportError:
 
 def _pool_failure(name: str, error: Exception) -> TransportError:
     """``_failure`` for errors of the urllib3 pool: only a connection never made is sure to have done nothing."""
-    kind = TransportError if isinstance(error, ConnectTimeoutError) else TransportTimeout  # incl. refused
+    # urllib3's NewConnectionError (a refused connection) is a ConnectTimeoutError too.
+    kind = TransportError if isinstance(error, ConnectTimeoutError) else TransportTimeout
     return kind(f"{name}: {error.__class__.__name__}: {error}")
 
 
