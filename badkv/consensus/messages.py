@@ -1,0 +1,78 @@
+"""What nodes say to each other, and the wire form (a map for msgpack) of each message.
+
+Fields that exist only inside one process (``to``, ``sender``, ``reply_to``) are
+never on the wire: the transport fills them in on arrival, and the maps sent are
+byte for byte the ones earlier releases sent. Elections add RequestVote,
+pre-vote and TimeoutNow here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class AppendRequest:
+    """AppendEntries from the leader; with ``install`` the entries it needs are compacted away."""
+
+    term: int
+    leader: str
+    prev_index: int
+    prev_term: int | None
+    entries: list[dict]
+    leader_commit: int
+    seq: int
+    install: bool = False
+    to: str = ""
+
+    WIRE_FIELDS = ("term", "leader", "prev_index", "prev_term", "entries", "leader_commit", "seq")
+
+    @property
+    def last_index(self) -> int:
+        """The index of the last entry this request carries (its prev_index if none)."""
+        return self.prev_index + len(self.entries)
+
+    def to_wire(self) -> dict:
+        wire = {"term": self.term, "leader": self.leader, "prev_index": self.prev_index,
+                "prev_term": self.prev_term, "entries": self.entries, "leader_commit": self.leader_commit,
+                "seq": self.seq}
+        if self.install:
+            wire["install"] = True
+        return wire
+
+    @classmethod
+    def from_wire(cls, wire: dict, to: str = "") -> "AppendRequest":
+        return cls(wire["term"], wire["leader"], wire["prev_index"], wire["prev_term"], wire["entries"],
+                   wire["leader_commit"], wire["seq"], bool(wire.get("install")), to)
+
+
+@dataclass(slots=True)
+class AppendResponse:
+    """A follower's answer to ``reply_to``; ``last_index`` is where the leader should resume."""
+
+    term: int
+    success: bool
+    last_index: int
+    applied_index: int = 0
+    sender: str = ""
+    to: str = ""
+    reply_to: AppendRequest | None = field(default=None, repr=False)
+
+    def to_wire(self) -> dict:
+        return {"term": self.term, "success": self.success, "last_index": self.last_index,
+                "applied_index": self.applied_index}
+
+    @classmethod
+    def from_wire(cls, wire: dict, *, sender: str, reply_to: AppendRequest) -> "AppendResponse":
+        return cls(wire.get("term", 0), bool(wire["success"]), wire.get("last_index", 0),
+                   wire.get("applied_index", 0), sender, reply_to.leader, reply_to)
+
+
+@dataclass(slots=True)
+class Unreachable:
+    """The transport could not complete a call to ``peer`` (refused, reset, timed out)."""
+
+    peer: str
+
+
+Message = AppendRequest | AppendResponse | Unreachable

@@ -1,0 +1,27 @@
+"""``Ready``: what a core hands its caller to do, and the hard state it must persist first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class HardState:
+    """What must be on disk before the node says anything in this term."""
+
+    term: int
+    voted_for: str | None
+
+
+@dataclass
+class Ready:
+    """What the caller must do: persist the hard state, cut and append the log, apply ``committed``,
+    then send ``messages`` (a leader may send before its own fsync finishes). Empty means nothing."""
+
+    hard_state: HardState | None = None
+    truncate_from: int | None = None  # drop the durable log from here before appending ``entries``
+    entries: list[dict] = field(default_factory=list)
+    committed: list[dict] = field(default_factory=list)
+    messages: list = field(default_factory=list)
+    install: tuple[int, int] | None = None  # (index, term): copy the leader's state; its log starts after
+    reset_state: bool = False  # the leader rewrote applied history: empty the state machine

@@ -1,0 +1,305 @@
+"""An in-process network of consensus cores: the test bench for ``badkv.consensus``.
+
+Every node is a ``Core`` plus a simulated disk. Messages wait in ``in_flight``
+until a test (or a Hypothesis rule) delivers, drops, duplicates or times one
+out, in any order, so delays and reordering are the default. Partitions cut
+links; a crash loses what was not fsync'ed and every message to or from the
+node; a restart rebuilds the core from the disk alone. The network checks the
+Raft safety properties as it goes (``check``): one leader per term, log
+matching, no committed entry lost, and every node applying the same entry at
+each index.
+
+The transport of a real node answers every call exactly once, with the
+follower's answer or an error; the simulation keeps that promise: a dropped or
+timed-out call reports ``Unreachable`` to the caller, and an answer to a call
+that already failed is thrown away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+from badkv.consensus.core import Core
+from badkv.consensus.log import Log
+from badkv.consensus.messages import AppendRequest, AppendResponse, Unreachable
+
+
+class SafetyViolation(AssertionError):
+    """A Raft safety property failed on the simulated network."""
+
+
+@dataclasses.dataclass
+class Disk:
+    """What survives a crash: the hard state and the fsync'ed log (entries 1..n)."""
+
+    term: int = 0
+    voted_for: str | None = None
+    entries: list[dict] = dataclasses.field(default_factory=list)
+    unsynced: list[dict] = dataclasses.field(default_factory=list)  # written, not yet fsync'ed
+
+    def truncate_from(self, index: int) -> None:
+        del self.entries[index - 1:]
+        self.unsynced = [entry for entry in self.unsynced if entry["index"] < index]
+
+    def fsync(self) -> int:
+        self.entries.extend(self.unsynced)
+        self.unsynced = []
+        return len(self.entries)
+
+
+@dataclasses.dataclass
+class Envelope:
+    message: object
+    sender: str
+    to: str
+    answer_lost: bool = False  # the call this request belongs to already failed at the caller
+
+
+class SimNode:
+    """One node: a core, its disk, and the entries it applied, in order."""
+
+    def __init__(self, name: str, members: list[str], leader: str, disk: Disk, settings: dict, stamp):
+        self.name = name
+        self.disk = disk
+        self.up = True
+        self.applied: dict[int, dict] = {}
+        log = Log()
+        log.append([dict(entry) for entry in disk.entries])
+        if name == leader:  # a static leader starts above any term it used before (cluster/terms.py)
+            disk.term += 1
+            disk.voted_for = None
+        self.core = Core(name, members, log, term=disk.term, leader=leader, stamp=stamp, **settings)
+
+
+class SimNetwork:
+    """N cores wired through an in-memory network; the first name leads."""
+
+    def __init__(self, size: int = 3, *, heartbeat_ticks: int = 2, isr_ticks: int = 6, max_batch_entries: int = 3,
+                 leader_syncs_at_once: bool = False):
+        self.names = [f"n{i + 1}" for i in range(size)]
+        self.leader_name = self.names[0]
+        self.settings = {"heartbeat_ticks": heartbeat_ticks, "isr_ticks": isr_ticks,
+                         "max_batch_entries": max_batch_entries}
+        self.leader_syncs_at_once = leader_syncs_at_once
+        self.revisions = itertools.count(1)
+        self.disks = {name: Disk() for name in self.names}
+        self.nodes = {name: self._boot(name) for name in self.names}
+        self.in_flight: list[Envelope] = []
+        self.cut: set[frozenset] = set()
+        self.committed: dict[int, tuple[int, int]] = {}  # index -> (term, revision), once any leader commits it
+        self.applied_at: dict[int, tuple[int, int]] = {}
+        self.leaders: dict[int, str] = {}
+        for name in self.names:
+            self._process(self.nodes[name])
+
+    def _boot(self, name: str) -> SimNode:
+        return SimNode(name, self.names, self.leader_name, self.disks[name], self.settings,
+                       lambda: next(self.revisions))
+
+    # ---- looking -----------------------------------------------------------------------
+    @property
+    def leader(self) -> SimNode:
+        return self.nodes[self.leader_name]
+
+    def core(self, name: str) -> Core:
+        return self.nodes[name].core
+
+    def values(self, name: str) -> list:
+        return [entry.get("value") for entry in self.core(name).log.entries if entry["op"] != "noop"]
+
+    # ---- doing -------------------------------------------------------------------------
+    def propose(self, value: str) -> int | None:
+        """A client's write at the leader; returns its index, or None while the leader is down."""
+        node = self.leader
+        if not node.up:
+            return None
+        entry = node.core.propose({"op": "put", "tenant": "t", "name": "k", "value": value, "timestamp": 0,
+                                   "revision": next(self.revisions)})
+        self._process(node)
+        return entry["index"]
+
+    def tick(self, name: str | None = None) -> None:
+        for node in ([self.nodes[name]] if name else self.nodes.values()):
+            if node.up:
+                node.core.tick()
+                self._process(node)
+
+    def fsync(self, name: str) -> None:
+        node = self.nodes[name]
+        if node.up:
+            node.core.persisted(node.disk.fsync())
+            self._process(node)
+
+    def deliver(self, position: int = 0) -> None:
+        """Hand one message to its node; across a cut or to a node that is down, the call fails instead."""
+        envelope = self.in_flight.pop(position)
+        node = self.nodes[envelope.to]
+        if frozenset((envelope.sender, envelope.to)) in self.cut or not node.up:
+            if not envelope.answer_lost:
+                self._report_failure(envelope)
+            return
+        if isinstance(envelope.message, AppendRequest):
+            answers_before = len(self.in_flight)
+            node.core.step(envelope.message)
+            self._process(node)
+            if envelope.answer_lost:  # the caller gave up on this call: its answer goes nowhere
+                del self.in_flight[answers_before:]
+        else:
+            node.core.step(envelope.message)
+            self._process(node)
+
+    def drop(self, position: int = 0) -> None:
+        envelope = self.in_flight.pop(position)
+        if not envelope.answer_lost:
+            self._report_failure(envelope)
+
+    def time_out(self, position: int = 0) -> None:
+        """The caller's transport gives up on a call that may still arrive (a request) or not (an answer)."""
+        envelope = self.in_flight[position]
+        if isinstance(envelope.message, AppendRequest):
+            if not envelope.answer_lost:
+                envelope.answer_lost = True
+                self._report_failure(envelope)
+        else:
+            self.drop(position)
+
+    def duplicate(self, position: int = 0) -> None:
+        """A copy of a request arrives too (its answer is lost: a call is answered once)."""
+        envelope = self.in_flight[position]
+        if isinstance(envelope.message, AppendRequest):
+            self.in_flight.append(dataclasses.replace(envelope, answer_lost=True))
+
+    def isolate(self, name: str) -> None:
+        """Cut every link of ``name``; calls over them fail when delivered."""
+        for other in self.names:
+            if other != name:
+                self.cut.add(frozenset((name, other)))
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    def crash(self, name: str) -> None:
+        """Kill a node: what it did not fsync is gone, and so is every call to or from it."""
+        node = self.nodes[name]
+        if not node.up:
+            return
+        node.up = False
+        node.disk.unsynced = []
+        # Calls to it fail when delivered. Of what it sent, its answers fail their callers (the
+        # connection breaks) and its own calls die with it.
+        for envelope in [e for e in self.in_flight if e.sender == name]:
+            position = self.in_flight.index(envelope)
+            if isinstance(envelope.message, AppendResponse):
+                self.drop(position)
+            else:
+                del self.in_flight[position]
+
+    def restart(self, name: str) -> None:
+        if not self.nodes[name].up:
+            self.nodes[name] = self._boot(name)
+            self._process(self.nodes[name])
+
+    def settle(self, rounds: int = 100) -> bool:
+        """Deliver everything, fsync and tick until every node holds and applied the leader's whole log;
+        returns whether that happened within ``rounds``."""
+        for _ in range(rounds):
+            self.fsync(self.leader_name)
+            while self.in_flight:
+                self.deliver(0)
+            if self.converged():
+                return True
+            self.tick()
+        return False
+
+    def converged(self) -> bool:
+        leader = self.leader.core
+        return all(node.up and node.core.log.last_index == leader.log.last_index
+                   and max(node.applied, default=node.core.log.base_index) == leader.log.last_index
+                   for node in self.nodes.values())
+
+    # ---- the node's side of Ready --------------------------------------------------------
+    def _process(self, node: SimNode) -> None:
+        core = node.core
+        while core.has_ready():
+            ready = core.ready()
+            if ready.hard_state is not None:
+                node.disk.term, node.disk.voted_for = ready.hard_state.term, ready.hard_state.voted_for
+            if ready.reset_state:
+                node.applied.clear()
+            if ready.truncate_from is not None:
+                node.disk.truncate_from(ready.truncate_from)
+            node.disk.unsynced.extend(dict(entry) for entry in ready.entries)
+            if not core.is_leader or self.leader_syncs_at_once:  # a follower fsyncs before it answers
+                core.persisted(node.disk.fsync())
+            for entry in ready.committed:
+                self._apply(node, entry)
+            for message in ready.messages:
+                self._send(node.name, message)
+            if core.is_leader:
+                self._note_commits(core)
+        self.check()
+
+    def _send(self, sender: str, message) -> None:
+        self.in_flight.append(Envelope(message, sender, message.to))
+
+    def _report_failure(self, envelope: Envelope) -> None:
+        """Tell the caller of a failed call: the leader for an append or its answer."""
+        if isinstance(envelope.message, AppendRequest):
+            caller, peer = envelope.sender, envelope.to
+        elif isinstance(envelope.message, AppendResponse):
+            caller, peer = envelope.to, envelope.sender
+        else:
+            return
+        node = self.nodes[caller]
+        if node.up:
+            node.core.step(Unreachable(peer))
+            self._process(node)
+
+    def _apply(self, node: SimNode, entry: dict) -> None:
+        identity = (entry["term"], entry["revision"])
+        known = self.applied_at.setdefault(entry["index"], identity)
+        if known != identity:
+            raise SafetyViolation(f"{node.name} applied {identity} at {entry['index']}, another node {known}")
+        node.applied[entry["index"]] = entry
+
+    def _note_commits(self, core: Core) -> None:
+        for index in range(max(core.log.base_index, max(self.committed, default=0)) + 1, core.commit_index + 1):
+            entry = core.log.entry(index)
+            self.committed[index] = (entry["term"], entry["revision"])
+
+    # ---- safety --------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise SafetyViolation unless every Raft safety property holds now."""
+        up = [node for node in self.nodes.values() if node.up]
+        for node in up:
+            if node.core.is_leader:
+                holder = self.leaders.setdefault(node.core.current_term, node.name)
+                if holder != node.name:
+                    raise SafetyViolation(f"two leaders in term {node.core.current_term}: {holder}, {node.name}")
+                self._check_holds_committed(node.core)
+        for first, second in itertools.combinations(up, 2):
+            _check_logs_match(first.core.log, second.core.log, first.name, second.name)
+
+    def _check_holds_committed(self, core: Core) -> None:
+        for index, identity in self.committed.items():
+            if index <= core.log.base_index:
+                continue
+            if index > core.log.last_index:
+                raise SafetyViolation(f"leader {core.name} lacks committed entry {index}")
+            entry = core.log.entry(index)
+            if (entry["term"], entry["revision"]) != identity:
+                raise SafetyViolation(f"leader {core.name} holds another entry at committed index {index}")
+
+
+def _check_logs_match(first: Log, second: Log, first_name: str, second_name: str) -> None:
+    """Log matching: where two logs hold an entry of the same index and term, all before it is the same."""
+    low = max(first.base_index, second.base_index) + 1
+    high = min(first.last_index, second.last_index)
+    for index in range(high, low - 1, -1):
+        if first.term_at(index) == second.term_at(index):
+            for earlier in range(low, index + 1):
+                if first.entry(earlier) != second.entry(earlier):
+                    raise SafetyViolation(f"{first_name} and {second_name} agree on entry {index}'s term but"
+                                          f" differ at {earlier}")
+            return

@@ -1,0 +1,317 @@
+"""The consensus core's rules, one case at a time, on the simulated network (no sockets, no threads)."""
+
+from __future__ import annotations
+
+import pytest
+
+from badkv.consensus.core import Core
+from badkv.consensus.log import Log
+from badkv.consensus.messages import AppendRequest, AppendResponse
+from badkv.testing.sim import SimNetwork
+
+ISR_TICKS = 6
+
+
+def make_network(size: int = 3, **settings) -> SimNetwork:
+    settings.setdefault("leader_syncs_at_once", True)
+    network = SimNetwork(size, isr_ticks=ISR_TICKS, **settings)
+    network.in_flight.clear()  # the no-op's first appends: each test sends what it needs
+    for progress in network.core("n1").progress.values():
+        progress.inflight = False
+    return network
+
+
+def position_of(network: SimNetwork, kind, *, to=None, sender=None) -> int | None:
+    for position, envelope in enumerate(network.in_flight):
+        if isinstance(envelope.message, kind) and to in (None, envelope.to) and sender in (None, envelope.sender):
+            return position
+    return None
+
+
+def exchange(network: SimNetwork, peer: str, *, drop_answer: bool = False) -> AppendResponse | None:
+    """Deliver the leader's next append to ``peer`` (ticking until one is due) and then its answer."""
+    for _ in range(3 * ISR_TICKS):
+        position = position_of(network, AppendRequest, to=peer)
+        if position is not None:
+            break
+        network.tick("n1")
+    else:
+        return None  # the leader had nothing to send (the peer is cut off)
+    network.deliver(position)
+    answer = position_of(network, AppendResponse, sender=peer)
+    response = network.in_flight[answer].message
+    (network.drop if drop_answer else network.deliver)(answer)
+    return response
+
+
+def catch_up(network: SimNetwork, peer: str) -> None:
+    """Exchange appends with ``peer`` until the leader has nothing more to send it."""
+    for _ in range(20):
+        if position_of(network, AppendRequest, to=peer) is None:
+            return
+        exchange(network, peer)
+
+
+def full_round(network: SimNetwork) -> None:
+    """One exchange with every follower, then more until the leader has nothing left to send."""
+    for peer in network.names[1:]:
+        exchange(network, peer)
+    for _ in range(10):
+        for peer in network.names[1:]:
+            catch_up(network, peer)
+        if position_of(network, AppendRequest) is None:
+            return
+
+
+def advance(network: SimNetwork, ticks: int) -> None:
+    for _ in range(ticks):
+        network.core("n1").tick()
+    network.in_flight = [e for e in network.in_flight if e.to == "n1"]  # heartbeats sent meanwhile: lost
+    for progress in network.core("n1").progress.values():
+        progress.inflight = False
+
+
+def test_an_entry_commits_only_once_every_in_sync_follower_holds_it():
+    network = make_network()
+    index = network.propose("a")
+    leader = network.core("n1")
+    assert leader.commit_index < index
+    exchange(network, "n2")
+    assert leader.commit_index < index, "a majority alone must not commit while n3 is in sync"
+    exchange(network, "n3")
+    assert leader.commit_index == index
+
+
+def test_a_silent_follower_leaves_the_in_sync_set_and_the_majority_commits():
+    network = make_network()
+    network.isolate("n3")
+    index = network.propose("a")
+    exchange(network, "n2")
+    leader = network.core("n1")
+    assert leader.commit_index < index
+    advance(network, ISR_TICKS + 1)
+    assert not leader.progress["n3"].in_sync
+    assert leader.commit_index == index
+    exchange(network, "n2")
+    assert leader.has_quorum()
+
+
+def test_without_a_majority_nothing_commits_and_the_leader_knows_it_has_no_quorum():
+    network = make_network()
+    network.isolate("n1")
+    index = network.propose("a")
+    advance(network, ISR_TICKS + 1)
+    assert network.core("n1").commit_index < index
+    assert not network.core("n1").has_quorum()
+
+
+def test_a_follower_that_comes_back_catches_up_and_rejoins_the_in_sync_set():
+    network = make_network(max_batch_entries=3)
+    network.isolate("n3")
+    for value in "abcdefg":
+        network.propose(value)
+        exchange(network, "n2")
+    advance(network, ISR_TICKS + 1)
+    exchange(network, "n2")
+    leader = network.core("n1")
+    assert not leader.progress["n3"].in_sync
+    network.heal()
+    for _ in range(5):  # batches of 3 entries
+        exchange(network, "n3")
+    assert network.values("n3") == network.values("n1")
+    assert leader.progress["n3"].in_sync
+    assert max(network.nodes["n3"].applied) == leader.commit_index
+
+
+def test_a_restarted_empty_follower_is_walked_back_to_the_start():
+    network = make_network()
+    for value in "abcd":
+        network.propose(value)
+        full_round(network)
+        full_round(network)
+    network.crash("n2")
+    network.disks["n2"].entries.clear()  # its disk was replaced
+    network.restart("n2")
+    rejected = exchange(network, "n2")
+    assert rejected.success is False
+    for _ in range(3):
+        exchange(network, "n2")
+    assert network.values("n2") == network.values("n1")
+
+
+def follower_core(name: str = "n2") -> Core:
+    return Core(name, ["n1", "n2", "n3"], Log(), term=0, leader="n1", heartbeat_ticks=2, isr_ticks=ISR_TICKS,
+                max_batch_entries=10, stamp=lambda: 0)
+
+
+def test_a_conflicting_uncommitted_suffix_is_replaced():
+    follower = follower_core()
+    old = [{"index": 1, "term": 1, "value": "a"}, {"index": 2, "term": 1, "value": "stale"}]
+    follower.step(AppendRequest(1, "n1", 0, 0, old, 1, 1, to="n2"))
+    first = follower.ready()
+    assert [entry["index"] for entry in first.entries] == [1, 2] and first.hard_state.term == 1
+    assert [entry["value"] for entry in first.committed] == ["a"]
+    follower.step(AppendRequest(2, "n1", 1, 1, [{"index": 2, "term": 2, "value": "b"}], 2, 2, to="n2"))
+    ready = follower.ready()
+    assert ready.truncate_from == 2 and not ready.reset_state
+    assert [entry["value"] for entry in ready.entries] == ["b"]
+    assert ready.messages[0].success and ready.messages[0].to == "n1"
+    assert [entry["value"] for entry in follower.log.entries] == ["a", "b"]
+    assert follower.commit_index == 2
+
+
+def test_a_follower_answers_only_what_it_was_told_to_persist_first():
+    follower = follower_core()
+    follower.step(AppendRequest(1, "n1", 0, 0, [{"index": 1, "term": 1, "value": "a"}], 0, 1, to="n2"))
+    ready = follower.ready()
+    assert ready.hard_state is not None and ready.entries and ready.messages, "persist, then answer"
+    assert not follower.has_ready()
+
+
+def test_a_stale_leader_is_refused_with_the_newer_term():
+    follower = follower_core()
+    follower.step(AppendRequest(5, "n1", 0, 0, [], 0, 1, to="n2"))
+    follower.ready()
+    follower.step(AppendRequest(4, "n1", 0, 0, [{"index": 1, "term": 4, "value": "x"}], 1, 2, to="n2"))
+    ready = follower.ready()
+    assert ready.messages[0].success is False and ready.messages[0].term == 5
+    assert not ready.entries and follower.log.last_index == 0
+
+
+def test_a_leader_that_lost_its_log_makes_followers_reset_their_state():
+    network = make_network()
+    for value in "ab":
+        network.propose(value)
+        full_round(network)
+        full_round(network)
+    assert max(network.nodes["n2"].applied) == 3
+    network.crash("n1")
+    network.disks["n1"].entries.clear()  # an in-memory leader restarts empty, in a higher term
+    network.committed.clear()  # ... so what it committed is lost: the network must not hold that against it
+    network.applied_at.clear()
+    network.restart("n1")
+    network.in_flight.clear()
+    for progress in network.core("n1").progress.values():
+        progress.inflight = False
+    network.propose("c")
+    assert exchange(network, "n2").success is False, "the follower drops its log and asks from the start"
+    assert network.nodes["n2"].applied == {}
+    assert exchange(network, "n2").success
+    assert network.values("n2") == ["c"]
+
+
+@pytest.mark.parametrize("acks, expected", [("all", 0), ("majority", 1)])
+def test_acks_all_waits_for_followers_to_apply_acks_majority_does_not(acks, expected):
+    network = make_network()
+    full_round(network)  # the followers learn that the no-op committed
+    index = network.propose("a")
+    exchange(network, "n2")
+    exchange(network, "n3")
+    leader = network.core("n1")
+    assert leader.commit_index == index
+    # The followers hold the entry but have not yet heard that it committed.
+    assert leader.acknowledged_index(index, acks) == (index if expected else index - 1)
+    full_round(network)
+    assert leader.acknowledged_index(index, acks) == index
+
+
+def test_read_index_needs_a_majority_to_answer_a_fresh_round():
+    network = make_network()
+    full_round(network)
+    leader = network.core("n1")
+    read_index, seq = leader.read_index()
+    assert read_index == leader.commit_index
+    assert not leader.confirmed_by_majority(seq)
+    network.isolate("n3")
+    network.tick("n1")  # the read round goes out at once
+    exchange(network, "n2")
+    assert leader.confirmed_by_majority(seq)
+
+
+def test_a_read_round_sends_to_every_idle_follower_at_once():
+    network = make_network()
+    full_round(network)
+    assert position_of(network, AppendRequest) is None
+    network.core("n1").read_index()
+    network.tick("n1")
+    assert {e.to for e in network.in_flight if isinstance(e.message, AppendRequest)} == {"n2", "n3"}
+
+
+def test_a_single_node_commits_on_its_own():
+    core = Core("n1", ["n1"], Log(), term=1, leader="n1", heartbeat_ticks=2, isr_ticks=ISR_TICKS,
+                max_batch_entries=10, stamp=lambda: 7)
+    entry = core.propose({"op": "put"})
+    core.persisted(entry["index"])
+    assert core.commit_index == entry["index"]
+    assert core.acknowledged_index(entry["index"], "all") == entry["index"]
+    assert [e["op"] for e in core.ready().committed] == ["noop", "put"]
+
+
+def test_the_leader_never_commits_past_its_own_disk():
+    network = make_network(leader_syncs_at_once=False)
+    index = network.propose("a")  # not yet fsync'ed by the leader
+    full_round(network)
+    leader = network.core("n1")
+    assert leader.commit_index < index, "two followers alone must not commit it"
+    network.fsync("n1")
+    assert leader.commit_index == index
+
+
+def test_a_follower_that_answers_but_cannot_take_entries_leaves_the_in_sync_set():
+    network = make_network()
+    for value in "abc":
+        network.propose(value)
+        full_round(network)
+    network.crash("n3")
+    network.disks["n3"].entries.clear()
+    network.restart("n3")
+    leader = network.core("n1")
+    leader.compact(4)  # entries it needs are gone
+    index = network.propose("d")
+    for _ in range(4):
+        advance(network, ISR_TICKS // 2)
+        full_round(network)
+    assert not leader.progress["n3"].in_sync
+    assert leader.commit_index == index
+    network.in_flight.clear()
+    leader.progress["n3"].inflight = False
+    [request] = [message for message in leader.ready().messages if message.to == "n3"]
+    assert request.install is True, "the leader asks for a state copy"
+
+
+def test_a_follower_asked_to_install_says_so_in_its_ready_and_restore_moves_its_log_on():
+    follower = follower_core()
+    follower.step(AppendRequest(1, "n1", 10, 1, [], 10, 1, install=True, to="n2"))
+    ready = follower.ready()
+    assert ready.install == (10, 1) and ready.messages[0].success is False
+    follower.restore(10, 1)
+    assert (follower.log.base_index, follower.commit_index, follower.applied_index) == (10, 10, 10)
+    follower.step(AppendRequest(1, "n1", 10, 1, [{"index": 11, "term": 1, "value": "x"}], 11, 2, to="n2"))
+    ready = follower.ready()
+    assert [entry["index"] for entry in ready.entries] == [11] and ready.messages[0].success
+
+
+def test_a_follower_in_a_newer_term_moves_the_static_leader_past_it():
+    network = make_network()
+    network.disks["n2"].term = 10**6
+    network.crash("n2")
+    network.restart("n2")  # its disk says it saw a far newer term
+    full_round(network)
+    leader = network.core("n1")
+    assert leader.current_term == 10**6 + 1 and network.disks["n1"].term == 10**6 + 1
+    noop = leader.log.entry(leader.term_start_index)
+    assert noop["op"] == "noop" and noop["term"] == leader.current_term
+    for _ in range(3):
+        full_round(network)
+    assert leader.commit_index == leader.term_start_index
+
+
+def test_failed_persistence_forgets_the_entries_and_their_messages():
+    network = make_network()
+    leader = network.core("n1")
+    entry = leader.propose({"op": "put", "value": "lost", "revision": 99})
+    ready = leader.ready()
+    assert ready.entries == [entry] and {m.to for m in ready.messages} == {"n2", "n3"}
+    leader.forget_unpersisted(entry["index"], ready.messages)
+    assert leader.log.last_index == entry["index"] - 1
+    assert all(not progress.inflight for progress in leader.progress.values())
