@@ -58,7 +58,7 @@ def check_storage(config: Config) -> None:
     command with exit status 1 and one line, rather than a worker that fails to boot (with -repair,
     this is where the log is cut). It runs in a child process so the master, which forks the worker,
     never holds the data itself; it reads and checks everything but builds no store (see
-    persistence.check_storage), so it costs a fraction of the worker's recovery."""
+    storage.recovery.check_storage), so it costs a fraction of the worker's recovery."""
     if config.in_memory:
         return
     child = os.fork()
@@ -70,8 +70,9 @@ def check_storage(config: Config) -> None:
 
 
 def _open_storage_once(config: Config) -> int:
-    from badkv.persistence import check_storage as check_data_dir
-    from badkv.wal import CorruptLogError, DataDirMismatch
+    from badkv.storage.datadir import DataDirMismatch
+    from badkv.storage.frames import CorruptLogError
+    from badkv.storage.recovery import check_storage as check_data_dir
 
     try:
         check_data_dir(config)

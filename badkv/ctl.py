@@ -16,9 +16,9 @@ import requests
 from badkv.client import Client, ClientError
 from badkv.config import Config
 from badkv.errors import ConfigError
-from badkv.restore import RestoreError, download_backup, restore_backup
-from badkv.snapshot import CorruptLogError
-from badkv.wal import DataDirMismatch
+from badkv.storage.backup import RestoreError, download_backup, restore_backup
+from badkv.storage.datadir import DataDirMismatch
+from badkv.storage.frames import CorruptLogError
 
 EXIT_NOT_FOUND, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE = 1, 2, 3, 4
 

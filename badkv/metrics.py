@@ -61,7 +61,7 @@ class Metrics:
         self.latency = Histogram("badkv_http_request_duration_seconds", "HTTP request latency by route",
                                  ["route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(NodeCollector(node))
-        if node.wal is not None:
+        if not node.wal.in_memory:  # nothing to fsync in memory: no empty histogram either
             fsync = Histogram("badkv_wal_fsync_seconds", "Time of one write-ahead log fsync",
                               buckets=LATENCY_BUCKETS, registry=self.registry)
             node.wal.fsync_observer = fsync.observe

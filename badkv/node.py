@@ -16,11 +16,12 @@ import time
 from badkv.conditions import QuietCondition
 from badkv.config import Config
 from badkv.errors import BadkvError, NotFound, NotLeader, Timeout, Unavailable
-from badkv.persistence import open_storage, starting_term
 from badkv.raft import Log, RaftCore
-from badkv.store import HybridClock, Record, Store, check_write
 from badkv.snapshots import Snapshots
+from badkv.storage.recovery import open_storage
+from badkv.store import HybridClock, Record, Store, check_write
 from badkv.sync import TakeSync
+from badkv.terms import starting_term
 from badkv.transport import PeerClient, TransportError, TransportTimeout
 
 logger = logging.getLogger(__name__)
@@ -52,16 +53,18 @@ class Node:
         self.wal = recovered.wal
         self.recovery_seconds = recovered.seconds
         term = starting_term(config, recovered.term)
-        if self.wal is not None and term != recovered.term:
+        if term != recovered.term:
             self.wal.save_state(term, None)
-        self.core = RaftCore(config.name, members, recovered.log, term=term, leader=config.leader_name,
+        log = Log(recovered.base_index, recovered.base_term)
+        log.append(recovered.entries)
+        self.core = RaftCore(config.name, members, log, term=term, leader=config.leader_name,
                              isr_timeout=config.isr_timeout, heartbeat_interval=config.heartbeat_interval,
                              max_batch_entries=config.max_batch_entries, now=monotonic())
         self._peer_wakeups = {name: threading.Event() for name in config.peers}
         self.peers = {name: PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2)
                       for name, address in config.peers.items()}
         self.take_sync = TakeSync(self.store, self._fetch_leader_take)
-        self.snapshots = Snapshots(self, recovered.log.base_index)
+        self.snapshots = Snapshots(self, recovered.base_index)
         if self.core.is_leader:
             with self._lock:
                 entry = self._propose({"op": "noop", "tenant": "", "name": "", "value": b"", "timestamp": 0})
@@ -101,8 +104,7 @@ class Node:
             logger.warning("%s: stopping without waiting for %s", self.name, ", ".join(still_running))
         for peer in self.peers.values():
             peer.close()
-        if self.wal is not None:
-            self.wal.close()
+        self.wal.close()
 
     # ---- roles -------------------------------------------------------------------------
     @property
@@ -146,7 +148,7 @@ class Node:
             record = Record.build(tenant, name, value, timestamp, revision, op == "delete")
             index = self._propose({"op": op, "tenant": tenant, "name": name, "value": value,
                                    "timestamp": timestamp, "revision": revision}, record)["index"]
-            acknowledged = self.wal is None and self._acknowledged(index)  # a single node in memory
+            acknowledged = self.wal.in_memory and self._acknowledged(index)  # a single node in memory
         if not acknowledged:
             self._wait_acknowledged(index, revision)
         return record
@@ -202,7 +204,7 @@ class Node:
         if "revision" not in entry:  # (setdefault would stamp a revision even when one is given)
             entry["revision"] = self.clock.next()
         entry = self.core.propose(entry)
-        if self.wal is not None:
+        if not self.wal.in_memory:
             try:
                 self.wal.append([entry])
             except Exception as error:
@@ -210,7 +212,7 @@ class Node:
                 raise self._storage_failed(error) from None
         if record is not None:
             self._pending[(entry["tenant"], entry["name"])] = record
-        if self.wal is None:
+        if self.wal.in_memory:  # durable as proposed: commit and apply under this lock
             self.core.set_durable(entry["index"])
             self._apply_committed()
             self._progressed()
@@ -218,7 +220,7 @@ class Node:
 
     def _make_durable(self, index: int) -> None:
         """Group commit (lock not held): fsync the leader's log through ``index``, then count it."""
-        if self.wal is None:
+        if self.wal.in_memory:  # made durable, and counted, when proposed
             return
         try:
             self.wal.flush_through(index)
@@ -294,8 +296,7 @@ class Node:
         logger.warning("%s: a follower is in term %d, above this leader's %d; starting term %d",
                        self.name, term, self.core.current_term, term + 1)
         self.core.current_term = term + 1
-        if self.wal is not None:
-            self.wal.save_state(self.core.current_term, None)
+        self.wal.save_state(self.core.current_term, None)
         entry = self._propose({"op": "noop", "tenant": "", "name": "", "value": b"", "timestamp": 0})
         self.term_start_index = entry["index"]
         return entry["index"]
@@ -316,7 +317,7 @@ class Node:
                 logger.warning("%s: the leader rewrote applied history; rebuilding state from its log", self.name)
                 self.store.load([], 0, 0)
                 self.take_sync.reset()
-            if self.wal is not None and not actions.reset_state:
+            if not self.wal.in_memory and not actions.reset_state:
                 try:
                     if self.core.current_term != term_before:
                         self.wal.save_state(self.core.current_term, None)

@@ -11,8 +11,8 @@ import logging
 import threading
 import time
 
-from badkv.persistence import SnapshotRecords
-from badkv.snapshot import SnapshotMeta, write_snapshot_stream
+from badkv.storage.recovery import SnapshotRecords
+from badkv.storage.snapshot_files import SnapshotMeta, write_snapshot_stream
 from badkv.transport import TransportError
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Snapshots:
         """Write the store to a snapshot (when durable) and drop the log entries it covers; returns its index."""
         node = self.node
         index, term, revision, records = self._consistent_copy()
-        if node.wal is not None:
+        if not node.wal.in_memory:
             node.wal.write_snapshot(index=index, term=term, revision=revision, records=SnapshotRecords(records))
         self.last_index = index
         with node._lock:
@@ -97,7 +97,7 @@ class Snapshots:
         with node._lock:  # disk first, then memory, all under the lock: no append may slip in between
             if node.core.log.term_at(index) != term:
                 revision = max(node.store.applied_revision, node.take_sync.last_source_revision)
-                if node.wal is not None:
+                if not node.wal.in_memory:
                     node.wal.write_snapshot(index=index, term=term, revision=revision,
                                             records=SnapshotRecords(node.store.records()))
                     self.last_index = index

@@ -64,7 +64,7 @@ def stats(node: Node) -> dict:
 
 
 def _storage(node: Node) -> dict:
-    if node.wal is None:
+    if node.wal.in_memory:
         return {"in_memory": True}
     wal = node.wal.stats()
     return {"in_memory": False, "data_dir": node.config.data_dir, "wal_bytes": wal["wal_bytes"],

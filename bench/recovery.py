@@ -47,7 +47,7 @@ import requests  # noqa: E402
 
 from badkv.config import Config  # noqa: E402
 from badkv.store import Record  # noqa: E402
-from badkv.wal import WriteAheadLog  # noqa: E402
+from badkv.storage.wal import WriteAheadLog  # noqa: E402
 from bench.disk import default_data_parent, filesystem_of  # noqa: E402
 from bench.servers import LOOPBACK, ServerPool, ServerSpec, free_ports  # noqa: E402
 
@@ -216,7 +216,7 @@ def kb_to_mb(kilobytes):
 
 
 def parse_recovery_lines(text, pattern=RECOVERED_LINE):
-    """The "recovered N records ... in Xs" log lines of badkv/persistence.py, in order (or, with
+    """The "recovered N records ... in Xs" log lines of badkv/storage/recovery.py, in order (or, with
     ``pattern=CHECKED_LINE``, the "checked N snapshot records ..." lines of the data dir check)."""
     return [{"records": int(records), "log_entries": int(entries), "seconds": float(seconds)}
             for records, entries, seconds in pattern.findall(text)]

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from badkv.client import Client
-from badkv.restore import restore_backup
+from badkv.storage.backup import restore_backup
 from badkv.testing.processes import LocalCluster, NodeProcess, free_port
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(240)]

@@ -1,7 +1,7 @@
 import pytest
 
 from badkv.store import Record
-from badkv.wal import WriteAheadLog
+from badkv.storage.wal import WriteAheadLog
 from bench.recovery import (
     CHECKED_LINE,
     NODE,
@@ -73,8 +73,8 @@ def test_kilobytes_convert_to_decimal_megabytes():
 
 
 def test_recovery_log_lines_come_back_in_order():
-    text = ("x INFO [rec1] badkv.persistence: rec1: recovered 20000 records from a snapshot and 2000 log entries in 0.16s\n"
-            "x INFO [rec1] badkv.persistence: rec1: recovered 20000 records from a snapshot and 2000 log entries in 1.25s\n")
+    text = ("x INFO [rec1] badkv.storage.recovery: rec1: recovered 20000 records from a snapshot and 2000 log entries in 0.16s\n"
+            "x INFO [rec1] badkv.storage.recovery: rec1: recovered 20000 records from a snapshot and 2000 log entries in 1.25s\n")
     assert parse_recovery_lines(text) == [
         {"records": 20000, "log_entries": 2000, "seconds": 0.16},
         {"records": 20000, "log_entries": 2000, "seconds": 1.25},
@@ -82,8 +82,8 @@ def test_recovery_log_lines_come_back_in_order():
 
 
 def test_check_log_lines_are_told_apart_from_recovery_lines():
-    text = ("x INFO [rec1] badkv.persistence: rec1: checked 20000 snapshot records and 2000 log entries in 0.40s\n"
-            "x INFO [rec1] badkv.persistence: rec1: recovered 20000 records from a snapshot and 2000 log entries in 1.25s\n")
+    text = ("x INFO [rec1] badkv.storage.recovery: rec1: checked 20000 snapshot records and 2000 log entries in 0.40s\n"
+            "x INFO [rec1] badkv.storage.recovery: rec1: recovered 20000 records from a snapshot and 2000 log entries in 1.25s\n")
     assert parse_recovery_lines(text, CHECKED_LINE) == [{"records": 20000, "log_entries": 2000, "seconds": 0.4}]
     assert parse_recovery_lines(text) == [{"records": 20000, "log_entries": 2000, "seconds": 1.25}]
 

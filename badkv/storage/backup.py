@@ -1,8 +1,8 @@
 """Backup files: download one from a node, and seed a new node's data dir from one.
 
-A backup is a snapshot file (``badkv/snapshot.py``): a header, one frame per
-record, and a trailer, each checksummed, so a damaged or truncated copy is
-refused before anything is written.
+A backup is a snapshot file (``badkv/storage/snapshot_files.py``): a header,
+one frame per record, and a trailer, each checksummed, so a damaged or
+truncated copy is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from badkv.snapshot import CorruptLogError, read_snapshot_file
-from badkv.wal import WriteAheadLog
+from badkv.storage.datadir import LOCK_NAME
+from badkv.storage.frames import CorruptLogError
+from badkv.storage.snapshot_files import read_snapshot_file
+from badkv.storage.wal import WriteAheadLog
 
 
 class RestoreError(Exception):
@@ -54,7 +56,7 @@ def download_backup(client, path: str) -> int:
 
 def _refuse_if_in_use(target: Path) -> None:
     """A running node holds an flock on DATA_DIR/LOCK; never delete its files under it."""
-    lock_path = target / "LOCK"
+    lock_path = target / LOCK_NAME
     if not lock_path.exists():
         return
     with open(lock_path, "a+b") as lock_file:

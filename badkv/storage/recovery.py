@@ -1,8 +1,9 @@
 """How a node's state comes back from disk and goes into snapshots.
 
-The write-ahead log (``wal.py``) knows frames, segments and files; the store
-knows records. This module joins them: it rebuilds the store and the Raft log
-from what ``WriteAheadLog.open`` found, and turns the store into a snapshot.
+The write-ahead log (``badkv.storage.wal``) knows frames, segments and files; the
+store knows records. This module joins them: it loads the store from what
+``WriteAheadLog.open`` found and hands back the log entries after the snapshot, for
+the caller to build its consensus log from; and it turns the store into a snapshot.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from badkv.config import Config
-from badkv.raft import Log
+from badkv.storage.memory_wal import MemoryWal
+from badkv.storage.wal import Recovery, WriteAheadLog
 from badkv.store import HybridClock, Record, Store
-from badkv.wal import WriteAheadLog
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +30,15 @@ FREEZE_RECORDS = 100_000
 
 @dataclass
 class Recovered:
-    """What a starting node has: its log (possibly empty), its term, and its WAL (None in memory)."""
+    """What a starting node has: the snapshot's position (0 and 0 without one), the log entries
+    after it, its term and vote, and its log to write on (a MemoryWal in memory)."""
 
-    log: Log
+    base_index: int
+    base_term: int
+    entries: list[dict]
     term: int
-    wal: WriteAheadLog | None
+    voted_for: str | None
+    wal: WriteAheadLog | MemoryWal
     seconds: float = 0.0
     snapshot_record_count: int = 0
 
@@ -44,7 +49,9 @@ def open_storage(config: Config, store: Store, clock: HybridClock) -> Recovered:
     Raises the WAL's CorruptLogError / DataDirMismatch for the caller to report.
     """
     if config.in_memory:
-        return Recovered(Log(), 0, None)
+        wal = MemoryWal()
+        recovery = wal.open(node=config.name, cluster_id=config.cluster_id)
+        return Recovered(0, 0, recovery.entries, recovery.term, recovery.voted_for, wal)
     started = time.monotonic()
     with _without_cyclic_gc():  # a million new records would set off full collections that free nothing
         recovered = _recover(config, store, clock)
@@ -52,7 +59,7 @@ def open_storage(config: Config, store: Store, clock: HybridClock) -> Recovered:
         gc.freeze()  # and keep later collections from walking them again: records hold no cycles
     recovered.seconds = time.monotonic() - started
     logger.info("%s: recovered %d records from a snapshot and %d log entries in %.2fs", config.name,
-                recovered.snapshot_record_count, recovered.log.last_index - recovered.log.base_index, recovered.seconds)
+                recovered.snapshot_record_count, len(recovered.entries), recovered.seconds)
     return recovered
 
 
@@ -62,17 +69,17 @@ def _recover(config: Config, store: Store, clock: HybridClock) -> Recovered:
     wal.entry_factory = compact_entry
     recovery = wal.open(node=config.name, cluster_id=config.cluster_id, repair=config.repair)
     _log_what_was_dropped(config, recovery)
-    log = Log()
+    base_index = base_term = 0
     snapshot_count = len(recovery.snapshot_records)
     if recovery.snapshot is not None:
         meta = recovery.snapshot
         store.load(_emptied_as_read(recovery.snapshot_records), meta.revision, meta.index)
-        log = Log(meta.index, meta.term)
+        base_index, base_term = meta.index, meta.term
         clock.observe(meta.revision)
-    log.append(recovery.entries)
     if recovery.entries:
         clock.observe(max(entry["revision"] for entry in recovery.entries))
-    return Recovered(log, recovery.term, wal, snapshot_record_count=snapshot_count)
+    return Recovered(base_index, base_term, recovery.entries, recovery.term, recovery.voted_for, wal,
+                     snapshot_record_count=snapshot_count)
 
 
 def check_storage(config: Config) -> None:
@@ -100,7 +107,7 @@ def _emptied_as_read(items: list):
     items.clear()
 
 
-def _log_what_was_dropped(config: Config, recovery) -> None:
+def _log_what_was_dropped(config: Config, recovery: Recovery) -> None:
     for message in recovery.truncated:
         logger.warning("%s: %s", config.name, message)
     for message in recovery.repaired:
@@ -134,17 +141,6 @@ def compact_entry(entry: dict) -> dict:
     if revision is not None and entry.get("timestamp") == revision:
         entry["timestamp"] = revision
     return entry
-
-
-def starting_term(config: Config, persisted_term: int) -> int:
-    """The term a static leader starts in: above any term it used before, even if its disk was replaced.
-
-    Terms only need to grow across the leader's restarts; the wall clock in
-    milliseconds covers a lost data dir, the persisted term a clock that stepped back.
-    """
-    if config.name != config.leader_name:
-        return persisted_term
-    return max(persisted_term + 1, time.time_ns() // 1_000_000)
 
 
 class SnapshotRecords:

@@ -1,4 +1,5 @@
-"""Tests for badkv.wal: round trips, group commit, torn tails, corruption, repair, compaction."""
+"""Tests for badkv.storage.wal (and the segment, state and data-dir files under it): round trips, group commit,
+torn tails, corruption, repair, compaction."""
 
 import logging
 import os
@@ -8,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from badkv.wal import CorruptLogError, DataDirMismatch, WriteAheadLog
+from badkv.storage.datadir import DataDirMismatch
+from badkv.storage.frames import CorruptLogError
+from badkv.storage.wal import WriteAheadLog
 
 NODE, CLUSTER = "n1", "c1"
 
@@ -165,7 +168,7 @@ def test_torn_tail_is_truncated_with_a_warning(tmp_path, caplog, cut):
     last_start = frame_starts(data)[-1]
     kept = last_start + cut if cut > 0 else len(data) + cut
     segment.write_bytes(data[:kept])
-    with caplog.at_level(logging.WARNING, logger="badkv.wal"):
+    with caplog.at_level(logging.WARNING, logger="badkv.storage"):
         wal, recovery = open_wal(tmp_path)
     assert [e["index"] for e in recovery.entries] == [1, 2, 3, 4]
     assert str(segment) in caplog.text and f"offset {last_start}" in caplog.text
@@ -248,7 +251,7 @@ def test_repair_truncates_at_the_damage_and_reports_it(tmp_path, caplog):
     first_in_middle = int(middle.stem)
     second = frame_starts(middle.read_bytes())[1]
     flip_bit(middle, second + 12)
-    with caplog.at_level(logging.WARNING, logger="badkv.wal"):
+    with caplog.at_level(logging.WARNING, logger="badkv.storage"):
         wal, recovery = open_wal(tmp_path, repair=True)
     assert [e["index"] for e in recovery.entries] == list(range(1, first_in_middle + 1))
     assert len(recovery.repaired) == 1

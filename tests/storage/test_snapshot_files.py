@@ -1,21 +1,13 @@
-"""Tests for badkv.snapshot, and for snapshots and compaction through badkv.wal."""
+"""Tests for badkv.storage.snapshot_files, and for snapshots and compaction through badkv.storage.wal."""
 
-import io
 import os
 import threading
 
 import pytest
 
-from badkv.snapshot import (
-    CorruptLogError,
-    SnapshotMeta,
-    decode_frames,
-    encode_frame,
-    read_frames,
-    read_snapshot_file,
-    write_snapshot_stream,
-)
-from badkv.wal import WriteAheadLog
+from badkv.storage.frames import CorruptLogError, encode_frame
+from badkv.storage.snapshot_files import SnapshotMeta, read_snapshot_file, write_snapshot_stream
+from badkv.storage.wal import WriteAheadLog
 
 NODE, CLUSTER = "n1", "c1"
 
@@ -74,28 +66,6 @@ def reopen(path):
 
 def snapshot_names(path):
     return sorted(os.listdir(path / "snap"))
-
-
-def test_frames_round_trip_and_stop_at_damage():
-    frames = b"".join(encode_frame(item) for item in [{"a": b"\x00"}, [1, "two"], 3])
-    assert decode_frames(frames) == ([{"a": b"\x00"}, [1, "two"], 3], None)
-    items, problem = decode_frames(frames[:-1])
-    assert items == [{"a": b"\x00"}, [1, "two"]] and problem.torn
-
-
-@pytest.mark.parametrize("chunk_bytes", [1, 7, 64, 1 << 20])
-@pytest.mark.parametrize("damage", ["none", "flip", "cut", "zeros"])
-def test_reading_a_file_in_chunks_finds_what_decoding_it_whole_finds(chunk_bytes, damage):
-    frames = bytearray(b"".join(encode_frame(record(number)) for number in range(40)))
-    if damage == "flip":
-        frames[len(frames) // 2] ^= 0x10
-    elif damage == "cut":
-        del frames[-5:]
-    elif damage == "zeros":
-        frames += bytes(100)
-    whole = decode_frames(bytes(frames))
-    assert read_frames(io.BytesIO(bytes(frames)), chunk_bytes=chunk_bytes) == whole
-    assert (whole[1] is None) == (damage == "none")
 
 
 def test_stream_is_the_file(tmp_path, wal):
