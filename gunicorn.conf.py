@@ -2,7 +2,7 @@
 #   BADKV_NAME=badkv1 BADKV_LISTEN=127.0.0.1:10001 gunicorn -c gunicorn.conf.py 'badkv.app:create_app()'
 # Every setting comes from the BADKV_* environment through badkv.serving, the same
 # source the `badkv` command uses, so both ways of starting a node agree.
-from badkv import serving
+from badkv.http import serving
 
 _settings = serving.gunicorn_settings(serving.config_from_environment())
 

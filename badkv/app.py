@@ -1,34 +1,5 @@
-"""The Flask application factory."""
+"""``badkv.app:create_app``, the WSGI entry point gunicorn and the README name; the app lives in ``badkv.http``."""
 
-from __future__ import annotations
+from badkv.http.app import create_app
 
-import logging
-import os
-
-from flask import Flask
-
-from badkv import admin, api, peer
-from badkv.config import Config
-from badkv.errors import register_error_handlers
-from badkv.metrics import Metrics
-from badkv.node import Node
-
-
-def create_app(config: Config | None = None, node: Node | None = None) -> Flask:
-    """Build the WSGI app for ``config`` (default: from the ``BADKV_*`` environment)."""
-    if config is None:
-        config = Config.from_sources(environ=os.environ)
-    app = Flask("badkv")
-    app.config["BADKV"] = config
-    app.config["MAX_CONTENT_LENGTH"] = None
-    app.json.sort_keys = False
-    node = node or Node(config)
-    metrics = Metrics(node)
-    app.extensions["badkv_node"] = node
-    app.extensions["badkv_metrics"] = metrics
-    metrics.instrument(app)
-    for blueprint in (api.bp, admin.bp, peer.bp):
-        app.register_blueprint(blueprint)
-    register_error_handlers(app)
-    logging.getLogger("badkv").setLevel(config.log_level.upper())
-    return app
+__all__ = ["create_app"]

@@ -91,7 +91,7 @@ def _open_storage_once(config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_config(sys.argv[1:] if argv is None else argv, dict(os.environ))
-    from badkv.serving import BadkvApplication, configure_logging
+    from badkv.http.serving import BadkvApplication, configure_logging
 
     configure_logging(config)
     check_storage(config)

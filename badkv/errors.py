@@ -1,18 +1,12 @@
-"""The whole error vocabulary of badkv and the one place it becomes HTTP.
+"""The whole error vocabulary of badkv.
 
-Domain code raises a subclass of ``BadkvError``; ``register_error_handlers``
-renders every one of them, and every werkzeug HTTP error, as the same JSON
-shape: ``{"error": "<stable code>", "message": "<human text>", ...extra}``.
+Domain code raises a subclass of ``BadkvError``; each carries its HTTP status
+and a stable code, and ``badkv.http.errors`` renders every one of them as the
+same JSON shape: ``{"error": "<stable code>", "message": "<human text>", ...extra}``.
+This module imports nothing of the web framework, so pure code can raise these.
 """
 
 from __future__ import annotations
-
-import logging
-
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
-
-logger = logging.getLogger(__name__)
 
 
 class BadkvError(Exception):
@@ -99,33 +93,3 @@ class Timeout(BadkvError):
 
 class ConfigError(Exception):
     """A configuration value a user must fix; the message is one sentence."""
-
-
-def _render(error: BadkvError):
-    response = jsonify(error.to_dict())
-    response.status_code = error.status
-    for name, value in error.headers.items():
-        response.headers[name] = value
-    return response
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Render BadkvError, werkzeug errors and unexpected exceptions as JSON."""
-
-    @app.errorhandler(BadkvError)
-    def handle_badkv_error(error: BadkvError):
-        return _render(error)
-
-    @app.errorhandler(HTTPException)
-    def handle_http_error(error: HTTPException):
-        code = (error.name or "error").lower().replace(" ", "_")
-        response = jsonify({"error": code, "message": error.description})
-        response.status_code = error.code or 500
-        if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
-        return response
-
-    @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception):
-        logger.exception("unhandled error")
-        return _render(BadkvError("internal error; see the server log"))

@@ -9,11 +9,11 @@ I/O or knows about HTTP.
 
 from __future__ import annotations
 
+import base64
 import sys
 import threading
-import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
 from sortedcontainers import SortedKeyList
 
@@ -51,6 +51,17 @@ class Record:
         return cls.build(data["tenant"], data["name"], bytes(data["value"]), int(data["timestamp"]),
                          int(data["revision"]), bool(data["deleted"]))
 
+    def to_json(self) -> dict:
+        """The record as the take feed shows it: the value in base64."""
+        return {"tenant": self.tenant, "name": self.name, "value": base64.b64encode(self.value).decode("ascii"),
+                "timestamp": self.timestamp, "revision": self.revision, "deleted": self.deleted}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Record":
+        """The inverse of ``to_json`` (take sync reads the leader's feed with it)."""
+        return cls(data["tenant"], data["name"], base64.b64decode(data["value"]), int(data["timestamp"]),
+                   int(data["revision"]), bool(data["deleted"]))
+
     @classmethod
     def from_entry(cls, entry: dict) -> "Record":
         deleted = entry["op"] == "delete"
@@ -68,29 +79,6 @@ class Record:
 
 def _revision_of(record: Record) -> int:
     return record.revision
-
-
-class HybridClock:
-    """Revision stamps: ``max(now_ns, last + 1)``, strictly increasing even if the wall clock steps back."""
-
-    def __init__(self, now_ns: Callable[[], int] = time.time_ns):
-        self._now_ns = now_ns
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def next(self) -> int:
-        with self._lock:
-            self._last = max(self._now_ns(), self._last + 1)
-            return self._last
-
-    def observe(self, revision: int) -> None:
-        """Never stamp at or below a revision already seen (e.g. replayed from the log)."""
-        with self._lock:
-            self._last = max(self._last, revision)
-
-    @property
-    def last(self) -> int:
-        return self._last
 
 
 def check_write(current: Record | None, op: str, timestamp: int | None,

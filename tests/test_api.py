@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from badkv.app import create_app
+from badkv.cluster.node import Node
 from badkv.config import Config
-from badkv.node import Node
+from badkv.consensus.messages import AppendResponse
 
 MAX_TIMESTAMP = 2 ** 63
 FOLLOWER = {"name": "n2", "cluster": "n1=127.0.0.1:1,n2=127.0.0.1:2,n3=127.0.0.1:3",
@@ -69,39 +70,26 @@ def assert_record_headers(response, timestamp: int, revision: int) -> None:
     assert response.headers["ETag"] == f'"{revision}"'
 
 
-class FakeMonotonic:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def lonely_clock():
-    return FakeMonotonic()
-
-
-@pytest.fixture
-def lonely_leader(lonely_clock):
+def lonely_node():
     """A leader of three whose followers took its start-of-term no-op and then never answered again
-    (no threads run); its clock moves only by hand."""
+    (no threads run); its time moves only when the test ticks it."""
     config = Config.from_sources({**LONELY_LEADER, "in_memory": True})
-    node = Node(config, monotonic=lonely_clock)
+    node = Node(config)
     for _ in range(2):  # one round carries the no-op, the next tells the followers it committed
-        for peer in node.core.progress:
-            request = node.core.append_request(peer, lonely_clock())
-            last = request["prev_index"] + len(request["entries"])
-            node.core.handle_append_response(peer, request, {"term": request["term"], "success": True,
-                                                             "last_index": last, "applied_index": last},
-                                             lonely_clock())
-    node._apply_committed()
-    assert node.store.applied_index == node.term_start_index
-    app = create_app(config, node=node)
-    yield app.test_client()
+        for peer, replicator in node.replicators.items():
+            request, replicator.outbox = replicator.outbox, None
+            node.core.step(AppendResponse(request.term, True, request.last_index, request.last_index,
+                                          sender=peer, reply_to=request))
+            node.driver.run()
+    assert node.store.applied_index == node.core.term_start_index
+    yield node
     node.stop()
+
+
+@pytest.fixture
+def lonely_leader(lonely_node):
+    return create_app(lonely_node.config, node=lonely_node).test_client()
 
 
 # ---- GET ----------------------------------------------------------------------------------------
@@ -657,8 +645,9 @@ def test_a_leader_whose_term_has_not_started_is_503():
     assert ready.status_code == 503
 
 
-def test_leader_without_quorum_is_503_unavailable(lonely_leader, lonely_clock):
-    lonely_clock.now += 1.0  # well past isr_timeout: the followers no longer count
+def test_leader_without_quorum_is_503_unavailable(lonely_leader, lonely_node):
+    for _ in range(lonely_node.core.isr_ticks + 1):  # past isr_timeout: the followers no longer count
+        lonely_node.tick()
     for response in (put(lonely_leader), delete(lonely_leader)):
         assert_error(response, 503, "unavailable")
         assert int(response.headers["Retry-After"]) >= 1

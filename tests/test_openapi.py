@@ -1,4 +1,4 @@
-"""Tests for badkv/openapi.json: it parses, matches the app's routes and status codes, and is served."""
+"""Tests for badkv/http/openapi.json: it parses, matches the app's routes and status codes, and is served."""
 
 import json
 import re
@@ -8,9 +8,9 @@ from urllib.parse import quote
 import pytest
 
 import badkv
-from badkv import api
+from badkv.http import api
 
-DOCUMENT_PATH = Path(badkv.__file__).parent / "openapi.json"
+DOCUMENT_PATH = Path(badkv.__file__).parent / "http" / "openapi.json"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 INTERNAL_ENDPOINTS = ("static",)
 INTERNAL_PREFIXES = ("/cluster/",)

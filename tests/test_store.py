@@ -10,7 +10,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sortedcontainers import SortedKeyList
 
 from badkv.errors import NotFound, PreconditionFailed, Stale
-from badkv.store import HybridClock, Record, Store, check_write
+from badkv.clock import HybridClock
+from badkv.store import Record, Store, check_write
 
 TENANT = "acme"
 

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from badkv.store import Record, Store
-from badkv.sync import TakeSync, record_from_json, record_to_json
+from badkv.cluster.take_sync import TakeSync
 
 TENANT = "acme"
 
@@ -24,7 +24,7 @@ def feed_of(store: Store, calls: list | None = None):
         if calls is not None:
             calls.append(cursor)
         records, next_cursor = store.take(cursor, limit)
-        return {"records": [record_to_json(r) for r in records], "next": next_cursor,
+        return {"records": [r.to_json() for r in records], "next": next_cursor,
                 "revision": store.applied_revision}
     return fetch_page
 
@@ -48,7 +48,7 @@ def resetting_sync(leader: Store, follower: Store, resets: int) -> TakeSync:
 
 def test_record_json_round_trip_keeps_binary_values_and_tombstones():
     for original in (Record(TENANT, "k", bytes(range(256)), 5, 7, False), Record(TENANT, "k", b"", 5, 8, True)):
-        assert record_from_json(record_to_json(original)) == original
+        assert Record.from_json(original.to_json()) == original
 
 
 def test_a_pass_pages_through_the_whole_feed_and_copies_it():

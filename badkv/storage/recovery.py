@@ -19,7 +19,8 @@ from pathlib import Path
 from badkv.config import Config
 from badkv.storage.memory_wal import MemoryWal
 from badkv.storage.wal import Recovery, WriteAheadLog
-from badkv.store import HybridClock, Record, Store
+from badkv.clock import HybridClock
+from badkv.store import Record, Store
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ from badkv.config import Config
 from badkv.storage.memory_wal import MemoryWal
 from badkv.storage.recovery import compact_entry, open_storage
 from badkv.storage.wal import WriteAheadLog
-from badkv.store import HybridClock, Record, Store
+from badkv.clock import HybridClock
+from badkv.store import Record, Store
 
 NODE, CLUSTER = "n1", "c1"
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from badkv import __version__
-from badkv.node import Node
 
 
-def members(node: Node) -> list[dict]:
+def members(node) -> list[dict]:
     """Every member as this node sees it: role, reachability, in-sync state, replication position."""
     now = node.monotonic()
+    isr_timeout = node.config.isr_timeout
+    leader_contact = node.follower.last_leader_contact
     members = []
     for name, address in node.config.cluster:
         entry = {"name": name, "address": address, "role": "leader" if name == node.core.leader else "follower",
@@ -18,40 +19,42 @@ def members(node: Node) -> list[dict]:
             entry.update(reachable=True, in_sync=True, last_contact_ms=0, match_index=node.core.log.last_index,
                          applied_index=node.store.applied_index)
         elif progress is not None:
-            entry.update(reachable=progress.reachable and now - progress.last_ack <= node.config.isr_timeout,
-                         in_sync=progress.in_sync, last_contact_ms=round((now - progress.last_ack) * 1000),
-                         match_index=progress.match_index, applied_index=progress.applied_index,
-                         isr_evictions=progress.evictions)
-        elif name == node.core.leader and node.last_leader_contact is not None:
-            ago = now - node.last_leader_contact
-            entry.update(reachable=ago <= node.config.isr_timeout, in_sync=None,
-                         last_contact_ms=round(ago * 1000), match_index=None, applied_index=None)
+            ago = now - node.replicators[name].last_ack_at
+            entry.update(reachable=progress.reachable and ago <= isr_timeout, in_sync=progress.in_sync,
+                         last_contact_ms=round(ago * 1000), match_index=progress.match_index,
+                         applied_index=progress.applied_index, isr_evictions=progress.evictions)
+        elif name == node.core.leader and leader_contact is not None:
+            ago = now - leader_contact
+            entry.update(reachable=ago <= isr_timeout, in_sync=None, last_contact_ms=round(ago * 1000),
+                         match_index=None, applied_index=None)
         else:
             entry.update(reachable=None, in_sync=None, last_contact_ms=None, match_index=None, applied_index=None)
         members.append(entry)
     return members
 
 
-def readiness(node: Node) -> tuple[bool, str]:
+def readiness(node) -> tuple[bool, str]:
     """Ready when a leader is known, reachable, and this node has applied what it knows is committed."""
     if node.storage_error is not None:
         return False, f"storage failed: {node.storage_error}"
+    leader = node.core.leader
     if node.is_leader:
-        if not node.core.has_quorum(node.monotonic()):
+        if not node.core.has_quorum():
             return False, "the leader has no quorum"
-        if node.store.applied_index < node.term_start_index:
+        if node.store.applied_index < node.core.term_start_index:
             return False, "the leader is applying its log after a restart"
         return True, "leader"
-    if node.last_leader_contact is None:
-        return False, f"no contact with the leader {node.core.leader} yet"
-    if node.monotonic() - node.last_leader_contact > node.config.isr_timeout:
-        return False, f"no contact with the leader {node.core.leader} for over {node.config.isr_timeout:g}s"
+    contact = node.follower.last_leader_contact
+    if contact is None:
+        return False, f"no contact with the leader {leader} yet"
+    if node.monotonic() - contact > node.config.isr_timeout:
+        return False, f"no contact with the leader {leader} for over {node.config.isr_timeout:g}s"
     if node.store.applied_index < node.core.commit_index:
         return False, "catching up with the leader"
     return True, "follower"
 
 
-def stats(node: Node) -> dict:
+def stats(node) -> dict:
     """What /admin/stats shows: role, positions, store sizes, sync and storage counters."""
     store = node.store.stats()
     return {"node": node.name, "version": __version__, "role": "leader" if node.is_leader else "follower",
@@ -63,7 +66,7 @@ def stats(node: Node) -> dict:
             "storage": _storage(node), "uptime_seconds": round(node.monotonic() - node.started_at, 3)}
 
 
-def _storage(node: Node) -> dict:
+def _storage(node) -> dict:
     if node.wal.in_memory:
         return {"in_memory": True}
     wal = node.wal.stats()

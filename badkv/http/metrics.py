@@ -11,7 +11,7 @@ from flask import Flask
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from badkv import status
+from badkv.cluster import status
 
 disable_created_metrics()  # the *_created series only add noise to every scrape
 
@@ -61,10 +61,10 @@ class Metrics:
         self.latency = Histogram("badkv_http_request_duration_seconds", "HTTP request latency by route",
                                  ["route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(NodeCollector(node))
-        if not node.wal.in_memory:  # nothing to fsync in memory: no empty histogram either
+        if node.fsyncs:  # nothing to fsync in memory: no empty histogram either
             fsync = Histogram("badkv_wal_fsync_seconds", "Time of one write-ahead log fsync",
                               buckets=LATENCY_BUCKETS, registry=self.registry)
-            node.wal.fsync_observer = fsync.observe
+            node.observe_fsyncs(fsync.observe)
         self.counts: dict[tuple[str, str, int], int] = {}
 
     def instrument(self, app: Flask) -> None:

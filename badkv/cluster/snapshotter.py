@@ -1,8 +1,8 @@
 """One node's snapshots: writing them, compacting the log behind them, copying the leader's state, backups.
 
-This is the Node's own machinery, split out of node.py along the line between
-replicating the log and bounding it; it works on the Node's state under the
-Node's lock and is started and stopped by the Node.
+It works on the node's state under the node lock; its loop runs in the node's
+snapshot thread, woken when enough entries applied or the leader asked for a
+copy of its state.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import time
 
 from badkv.storage.recovery import SnapshotRecords
 from badkv.storage.snapshot_files import SnapshotMeta, write_snapshot_stream
-from badkv.transport import TransportError
+from badkv.cluster.transport import TransportError
 
 logger = logging.getLogger(__name__)
 
 
-class Snapshots:
+class Snapshotter:
     """Snapshots and state transfer for ``node``; ``loop`` runs in the node's snapshot thread."""
 
     def __init__(self, node, last_index: int):
@@ -40,9 +40,9 @@ class Snapshots:
 
     def loop(self) -> None:
         node = self.node
-        while not node._stopping.is_set():
+        while not node.stopping.is_set():
             self.due.wait(timeout=1.0)
-            if node._stopping.is_set():
+            if node.stopping.is_set():
                 return
             self.due.clear()
             try:
@@ -60,7 +60,7 @@ class Snapshots:
     def _consistent_copy(self) -> tuple[int, int, int, list]:
         """Index, term, revision and records of the store, taken together under the node lock."""
         node = self.node
-        with node._lock:
+        with node.lock:
             index, revision = node.store.applied_index, node.store.applied_revision
             term = node.core.log.term_at(index) or node.core.log.base_term
             return index, term, revision, node.store.records()
@@ -69,17 +69,15 @@ class Snapshots:
         """Write the store to a snapshot (when durable) and drop the log entries it covers; returns its index."""
         node = self.node
         index, term, revision, records = self._consistent_copy()
-        if not node.wal.in_memory:
-            node.wal.write_snapshot(index=index, term=term, revision=revision, records=SnapshotRecords(records))
+        node.wal.write_snapshot(index=index, term=term, revision=revision, records=SnapshotRecords(records))
         self.last_index = index
-        with node._lock:
+        with node.lock:
             keep_from = index
             if node.is_leader:  # keep what lagging followers still need, within bounds
                 lagging = [p.match_index for p in node.core.progress.values()
                            if p.match_index >= index - 4 * node.config.snapshot_entries]
                 keep_from = min([index] + lagging)
-            if keep_from > node.core.log.base_index:
-                node.core.log.compact(keep_from, node.core.log.term_at(keep_from))
+            node.core.compact(keep_from)
         logger.info("%s: snapshot at index %d (%d records)", node.name, index, len(records))
         return index
 
@@ -94,15 +92,13 @@ class Snapshots:
         """Catch up from the leader's take feed when its log no longer reaches back far enough."""
         node = self.node
         node.take_sync.copy_from_start()
-        with node._lock:  # disk first, then memory, all under the lock: no append may slip in between
+        with node.lock:  # disk first, then memory, all under the lock: no append may slip in between
             if node.core.log.term_at(index) != term:
                 revision = max(node.store.applied_revision, node.take_sync.last_source_revision)
-                if not node.wal.in_memory:
-                    node.wal.write_snapshot(index=index, term=term, revision=revision,
-                                            records=SnapshotRecords(node.store.records()))
-                    self.last_index = index
-                node.core.log.compact(index, term)
-                node.core.commit_index = max(node.core.commit_index, index)
+                node.wal.write_snapshot(index=index, term=term, revision=revision,
+                                        records=SnapshotRecords(node.store.records()))
+                self.last_index = index
+                node.core.restore(index, term)
                 node.store.mark_applied(index, revision)
             self.install_request = None
         logger.info("%s: installed the leader's state as of index %d", node.name, index)

@@ -7,7 +7,6 @@ longer send from its log. Records are applied only when newer by revision.
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 from typing import Callable
@@ -15,17 +14,6 @@ from typing import Callable
 from badkv.store import Record, Store
 
 logger = logging.getLogger(__name__)
-
-
-def record_to_json(record: Record) -> dict:
-    return {"tenant": record.tenant, "name": record.name,
-            "value": base64.b64encode(record.value).decode("ascii"),
-            "timestamp": record.timestamp, "revision": record.revision, "deleted": record.deleted}
-
-
-def record_from_json(data: dict) -> Record:
-    return Record(data["tenant"], data["name"], base64.b64decode(data["value"]), int(data["timestamp"]),
-                  int(data["revision"]), bool(data["deleted"]))
 
 
 class TakeSync:
@@ -81,7 +69,7 @@ class TakeSync:
                     page = self.fetch_page(cursor, self.page_limit)
                     records = page["records"]
                     for data in records:
-                        applied += self.store.apply_if_newer(record_from_json(data))
+                        applied += self.store.apply_if_newer(Record.from_json(data))
                     self.records_seen += len(records)
                     self.last_source_revision = int(page.get("revision", 0))
                     if self._resets != resets:

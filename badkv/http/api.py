@@ -7,7 +7,6 @@ are guard clauses followed by one Node call.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from pathlib import Path
 
@@ -15,9 +14,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from badkv.errors import (InvalidName, InvalidParameter, InvalidTenant, InvalidTimestamp, NotLeader,
                           TooLarge)
-from badkv.store import Record
-from badkv.sync import record_to_json
-from badkv.transport import FORWARDED_BY
+from badkv.cluster.transport import FORWARDED_BY
+from badkv.http.codec import record_headers, take_page, write_answer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -95,11 +93,6 @@ def _query_args(environ):
     return request.args if environ.get("QUERY_STRING") else _NO_ARGS
 
 
-def _record_headers(record: Record) -> dict:
-    return {"X-Badkv-Timestamp": str(record.timestamp), "X-Badkv-Revision": str(record.revision),
-            "ETag": f'"{record.revision}"'}
-
-
 def _if_match(header: str | None) -> int | None:
     if header is None:
         return None
@@ -142,7 +135,7 @@ def _forward_to_leader(node, body: bytes, leader_wait: float) -> Response:
     a read's ``timeout``); the follower waits that long plus one peer timeout for its answer."""
     if request.headers.get(FORWARDED_BY):
         raise NotLeader("this node is not the leader; the request was already forwarded once",
-                        leader=node.core.leader)
+                        leader=node.leader)
     headers = {k: v for k, v in request.headers.items()
                if k.lower() in ("content-type", "if-match", "if-none-match")}
     status, relayed, body = node.forward(request.method, request.path, request.query_string, body, headers,
@@ -166,7 +159,7 @@ def get_key(tenant: str, name: str):
         return _forward_to_leader(node, b"", leader_wait=leader_wait)
     record = node.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
     return Response(record.value, status=200, content_type="application/octet-stream",
-                    headers=_record_headers(record))
+                    headers=record_headers(record))
 
 
 @bp.post("/keys/<tenant>/<name>", defaults={"timestamp": None})
@@ -193,12 +186,8 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     if not node.is_leader:
         return _forward_to_leader(node, body, leader_wait=node.config.write_timeout)
     record = node.write(op, tenant, name, body if op == "put" else b"", timestamp, if_match, if_none_match)
-    # Same bytes as json.dumps of the dict. The tenant's characters never need escaping; the name
-    # needs it only when it holds a quote, a backslash or non-ASCII (control characters are refused).
-    quoted_name = f'"{name}"' if name.isascii() and '"' not in name and "\\" not in name else json.dumps(name)
-    body = (f'{{"tenant": "{tenant}", "name": {quoted_name}, "timestamp": {record.timestamp}, '
-            f'"revision": {record.revision}}}')
-    return Response(body, status=202, content_type="application/json", headers=_record_headers(record))
+    return Response(write_answer(tenant, name, record), status=202, content_type="application/json",
+                    headers=record_headers(record))
 
 
 @bp.get("/take/<timestamp>")
@@ -210,8 +199,7 @@ def take(timestamp: str):
     if tenant is not None:
         parse_tenant(tenant)
     records, next_cursor, revision = _node().take(since, limit, tenant)
-    return jsonify({"records": [record_to_json(r) for r in records], "next": next_cursor,
-                    "revision": revision})
+    return jsonify(take_page(records, next_cursor, revision))
 
 
 @bp.get("/openapi.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from badkv.errors import BadRequest
-from badkv.transport import MSGPACK, decode_body, encode_body
+from badkv.cluster.transport import MSGPACK, decode_body, encode_body
 
 bp = Blueprint("peer", __name__, url_prefix="/cluster/v1")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from badkv import status
+from badkv.cluster import status
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -34,7 +34,7 @@ def backup():
     """Stream a consistent snapshot of this node (restore it with ``badkvctl restore``)."""
     node = _node()
     headers = {"Content-Disposition": f'attachment; filename="badkv-{node.name}.snap"'}
-    return Response(node.snapshots.backup_stream(), mimetype="application/octet-stream", headers=headers)
+    return Response(node.backup_stream(), mimetype="application/octet-stream", headers=headers)
 
 
 @bp.get("/health")

@@ -51,7 +51,7 @@ def gunicorn_settings(config: Config) -> dict:
         "bind": [config.listen],
         "workers": 1,
         # A single node has no peers to starve; the reserved peer pool costs a few percent.
-        "worker_class": "badkv.worker.PeerAwareThreadWorker" if len(config.cluster) > 1 else "gthread",
+        "worker_class": "badkv.http.worker.PeerAwareThreadWorker" if len(config.cluster) > 1 else "gthread",
         "threads": config.threads,
         "keepalive": KEEPALIVE,
         "graceful_timeout": GRACEFUL_TIMEOUT,
@@ -75,6 +75,6 @@ class BadkvApplication(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from badkv.app import create_app  # in the worker, after fork
+        from badkv.http.app import create_app  # in the worker, after fork
 
         return create_app(self.badkv_config)

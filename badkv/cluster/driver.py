@@ -1,0 +1,80 @@
+"""Carrying out the core's Readys: persist, apply, send, in that order, under the node lock.
+
+Every thread that changes the core (a client's write, a replicator with an
+answer, a follower with an append, the ticker) ends its turn with ``run``, so
+nothing the core asks for waits for another thread to notice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from badkv.consensus.messages import AppendRequest
+from badkv.consensus.ready import Ready
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What one ``run`` did that its caller must follow up on."""
+
+    appended: int | None = None  # the leader's log grew to here: flush it (group commit, lock not held)
+    replies: list = field(default_factory=list)  # answers to calls this node is serving
+    installing: bool = False  # the leader asked for a copy of its state
+
+
+class Driver:
+    """Takes the core's Readys and does what they say (the node lock held)."""
+
+    def __init__(self, node):
+        self.node = node
+
+    def run(self) -> Outcome:
+        """Do everything the core asks for now; raises Unavailable if the disk failed."""
+        node, core = self.node, self.node.core
+        outcome = Outcome()
+        while core.has_ready():
+            ready = core.ready()
+            if ready.reset_state:
+                logger.warning("%s: the leader rewrote applied history; rebuilding state from its log", node.name)
+                node.store.load([], 0, 0)
+                node.take_sync.reset()
+            else:
+                self._persist(ready)
+            if ready.entries and core.is_leader:
+                outcome.appended = ready.entries[-1]["index"]
+            if ready.install is not None:
+                outcome.installing = True
+                node.snapshots.request_install(*ready.install)
+            node.applier.apply(ready.committed)
+            for message in ready.messages:
+                if type(message) is AppendRequest:
+                    node.replicators[message.to].post(message)
+                else:
+                    outcome.replies.append(message)
+        return outcome
+
+    def _persist(self, ready: Ready) -> None:
+        """The hard state, then the log. A follower fsyncs here, before it answers; the leader only
+        buffers, and its writers flush together outside the lock (``Writer.make_durable``)."""
+        node, core, wal = self.node, self.node.core, self.node.wal
+        try:
+            if ready.hard_state is not None:
+                if core.is_leader:
+                    logger.warning("%s: a follower is in a newer term; this leader starts term %d",
+                                   node.name, ready.hard_state.term)
+                wal.save_state(ready.hard_state.term, ready.hard_state.voted_for)
+            if ready.truncate_from is not None:
+                wal.truncate_from(ready.truncate_from)
+            if ready.entries:
+                wal.append(ready.entries)
+                if not core.is_leader:
+                    wal.flush_through(ready.entries[-1]["index"])
+        except Exception as error:
+            if core.is_leader and ready.entries:  # never replicate what is not in our log
+                core.forget_unpersisted(ready.entries[0]["index"], ready.messages)
+            # A follower's log in memory is ahead of its disk now: it must never answer an append again.
+            raise node.storage_failed(error) from None
+        core.persisted(wal.durable_index)
