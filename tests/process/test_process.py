@@ -15,7 +15,7 @@ from badkv.testing.processes import NodeProcess, free_port
 
 pytestmark = pytest.mark.process
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STOP_BUDGET_S = 3.0
 START_TIMEOUT_S = 15.0
 
