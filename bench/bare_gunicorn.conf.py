@@ -1,5 +1,5 @@
 # Gunicorn settings for the baseline app, bench/bare_app.py.
-# They mirror the worker settings badkv gives gunicorn (badkv/serving.py,
+# They mirror the worker settings badkv gives gunicorn (badkv/http/serving.py,
 # gunicorn_settings) so the two servers differ only in the app they run.
 # The harness passes this file with -c; without it gunicorn would read the
 # repository's own gunicorn.conf.py, which configures a badkv node instead.

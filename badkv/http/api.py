@@ -204,7 +204,7 @@ def take(timestamp: str):
 
 @bp.get("/openapi.json")
 def openapi_document():
-    """The OpenAPI 3 description of the public and admin API (kept true by tests/test_openapi.py)."""
+    """The OpenAPI 3 description of the public and admin API (kept true by tests/http/test_openapi.py)."""
     return current_app.response_class(_openapi_text(), mimetype="application/json")
 
 

@@ -9,7 +9,7 @@ the in-sync set. Peer requests therefore get their own small pool: the worker
 peeks at the first bytes of a connection's first request (without consuming
 them) and serves every request of a connection that opened with
 ``POST /cluster/`` from that pool. Peers keep separate connections for these
-calls (see transport.py), so deciding once per connection costs one peek per
+calls (see cluster/transport.py), so deciding once per connection costs one peek per
 connection, not per request. Everything else is gunicorn's gthread worker.
 """
 
