@@ -8,10 +8,8 @@ promises that its entries are on disk and says how far it has applied (what
 ``-acks all`` waits for); a leader's appends need not wait for its own fsync
 (Ongaro's dissertation §10.2.1), so it flushes its log while they travel.
 
-Leadership is static for now (the first cluster member leads, design §5), but
-the log carries terms and the protocol is AppendEntries, so elections slot in
-as more message types and a tick rule for followers. The leader keeps at most
-one append in flight per follower; the next one is built when it is answered or
+Leadership is static for now (the first member leads). The leader keeps one
+append in flight per follower and builds the next when it is answered or
 reported unreachable, so batches grow with load.
 """
 
@@ -20,7 +18,7 @@ from __future__ import annotations
 import enum
 from typing import Callable
 
-from badkv.consensus.log import Log
+from badkv.consensus.log import Log, noop_entry
 from badkv.consensus.messages import AppendRequest, AppendResponse, Unreachable
 from badkv.consensus.progress import Progress, Tracker
 from badkv.consensus.ready import HardState, Ready
@@ -30,11 +28,6 @@ class Role(enum.Enum):
     FOLLOWER = "follower"
     CANDIDATE = "candidate"
     LEADER = "leader"
-
-
-def noop_entry(revision: int) -> dict:
-    """The entry a leader appends at the start of its term (the key order is the wire's)."""
-    return {"op": "noop", "tenant": "", "name": "", "value": b"", "timestamp": 0, "revision": revision}
 
 
 class Core:
@@ -71,7 +64,6 @@ class Core:
         if self.is_leader:
             self.term_start_index = self.propose(noop_entry(stamp()))["index"]
 
-    # ---- state -----------------------------------------------------------------------
     @property
     def is_leader(self) -> bool:
         return self.role is Role.LEADER
@@ -238,8 +230,7 @@ class Core:
         self.term_start_index = self.propose(noop_entry(self.stamp()))["index"]
 
     def _handle_unreachable(self, report: Unreachable) -> None:
-        progress = self.tracker.peers.get(report.peer)
-        if progress is None:
+        if (progress := self.tracker.peers.get(report.peer)) is None:
             return
         progress.inflight = False
         progress.failures += 1
@@ -295,8 +286,7 @@ class Core:
         self.commit_index = min(self.commit_index, index - 1)
 
     def _reset_to_leader(self, request: AppendRequest) -> None:
-        """Only a leader that lost its own log (in-memory restart) rewrites applied history; start over
-        from its log rather than keep state it does not have."""
+        """A leader that lost its log (in-memory restart) rewrote applied history: start over from its log."""
         self._reset_state = True
         self.log = Log()
         self.commit_index = self.applied_index = 0

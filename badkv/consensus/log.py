@@ -48,3 +48,8 @@ class Log:
         if drop > 0:
             del self.entries[:drop]
         self.base_index, self.base_term = index, term
+
+
+def noop_entry(revision: int) -> dict:
+    """The entry a leader appends at the start of its term (the key order is the wire's)."""
+    return {"op": "noop", "tenant": "", "name": "", "value": b"", "timestamp": 0, "revision": revision}

@@ -7,6 +7,7 @@
 - ``segments``: the log's segment files;
 - ``wal``: ``WriteAheadLog``, the durable log with group commit, built on the modules above;
 - ``memory_wal``: ``MemoryWal``, the same interface with nothing on disk;
+- ``log_contract``: what both logs return from ``open`` and the bad calls both refuse;
 - ``recovery``: loading the store and the log entries at start, and the store's snapshot records;
 - ``backup``: downloading a backup from a node and seeding a data dir from one.
 

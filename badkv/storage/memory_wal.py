@@ -11,7 +11,7 @@ import threading
 import time
 
 from badkv.storage.snapshot_files import SnapshotMeta
-from badkv.storage.wal import (
+from badkv.storage.log_contract import (
     Recovery,
     check_after_snapshot,
     check_consecutive,

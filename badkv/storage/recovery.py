@@ -18,7 +18,8 @@ from pathlib import Path
 
 from badkv.config import Config
 from badkv.storage.memory_wal import MemoryWal
-from badkv.storage.wal import Recovery, WriteAheadLog
+from badkv.storage.log_contract import Recovery
+from badkv.storage.wal import WriteAheadLog
 from badkv.clock import HybridClock
 from badkv.store import Record, Store
 

@@ -12,7 +12,6 @@ write and one fsync while the others wait for it.
 
 import collections.abc
 import contextlib
-import dataclasses
 import logging
 import os
 import threading
@@ -21,6 +20,14 @@ import time
 from badkv.storage.datadir import DataDir
 from badkv.storage.frames import CorruptLogError, encode_frame
 from badkv.storage.hardstate import HardState
+from badkv.storage.log_contract import (
+    Recovery,
+    check_after_snapshot,
+    check_consecutive,
+    check_continues,
+    check_not_older,
+    check_within,
+)
 from badkv.storage.segments import Segments
 from badkv.storage.snapshot_files import (
     SnapshotMeta,
@@ -34,23 +41,6 @@ from badkv.storage.snapshot_files import (
 logger = logging.getLogger(__name__)
 
 SNAPSHOTS_KEPT = 2
-
-
-@dataclasses.dataclass
-class Recovery:
-    """What open() found on disk.
-
-    ``truncated`` describes what was dropped or skipped automatically (torn tails,
-    unreadable snapshots); ``repaired`` what ``repair=True`` dropped.
-    """
-
-    snapshot: SnapshotMeta | None
-    snapshot_records: list[dict]
-    entries: list[dict]
-    term: int
-    voted_for: str | None
-    truncated: list[str]
-    repaired: list[str]
 
 
 class WriteAheadLog:
@@ -306,35 +296,3 @@ class WriteAheadLog:
                 self.fsync_observer(seconds)
             except Exception:
                 logger.exception("%s: fsync observer failed", self._node)
-
-
-# ---- the rules both logs keep (MemoryWal raises the very same errors) ------------
-
-
-def check_consecutive(entries: list[dict]) -> int:
-    """The first index of ``entries``, a non-empty batch whose indexes must follow one another."""
-    first = entries[0]["index"]
-    for position, entry in enumerate(entries):
-        if entry["index"] != first + position:
-            raise ValueError(f"entry indexes must be consecutive: {entry['index']} follows {first + position - 1}")
-    return first
-
-
-def check_continues(first: int, last_index: int) -> None:
-    if first != last_index + 1:
-        raise ValueError(f"entry {first} does not continue the log, which ends at {last_index}")
-
-
-def check_within(index: int, last_index: int) -> None:
-    if index > last_index:
-        raise ValueError(f"cannot flush through entry {index}: the log ends at {last_index}")
-
-
-def check_after_snapshot(index: int, base_index: int) -> None:
-    if index <= base_index:
-        raise ValueError(f"cannot truncate from {index}: the snapshot covers entries to {base_index}")
-
-
-def check_not_older(index: int, base_index: int) -> None:
-    if index < base_index:
-        raise ValueError(f"snapshot at {index} is older than the one at {base_index}")

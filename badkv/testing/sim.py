@@ -1,18 +1,15 @@
 """An in-process network of consensus cores: the test bench for ``badkv.consensus``.
 
-Every node is a ``Core`` plus a simulated disk. Messages wait in ``in_flight``
-until a test (or a Hypothesis rule) delivers, drops, duplicates or times one
-out, in any order, so delays and reordering are the default. Partitions cut
-links; a crash loses what was not fsync'ed and every message to or from the
-node; a restart rebuilds the core from the disk alone. The network checks the
-Raft safety properties as it goes (``check``): one leader per term, log
-matching, no committed entry lost, and every node applying the same entry at
-each index.
+Every node is a ``Core`` and a simulated disk. Messages wait in ``in_flight``
+until a test delivers, drops, duplicates or times one out, in any order, so
+delay and reordering are the default. A crash loses what was not fsync'ed; a
+restart rebuilds the core from the disk alone. ``check`` tests Raft's safety
+properties after every step: one leader per term, log matching, no committed
+entry lost, one entry applied per index.
 
-The transport of a real node answers every call exactly once, with the
-follower's answer or an error; the simulation keeps that promise: a dropped or
-timed-out call reports ``Unreachable`` to the caller, and an answer to a call
-that already failed is thrown away.
+A real transport answers every call once, with the answer or an error; so
+here a dropped or timed-out call reports ``Unreachable`` to its caller, and
+an answer to a call that already failed is thrown away.
 """
 
 from __future__ import annotations
