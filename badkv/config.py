@@ -115,6 +115,21 @@ class Config:
 
     def validate(self) -> "Config":
         """Check every setting and fill derived defaults; return the finished Config."""
+        cluster = self._checked_cluster()
+        self._check_limits_and_timings()
+        names = [name for name, _ in cluster]
+        data_dir = self.data_dir or f"./data/{self.name}"
+        # Derived from the member names only: peers may be reached through proxies at other addresses.
+        cluster_id = self.cluster_id or hashlib.sha256(",".join(names).encode()).hexdigest()[:16]
+        # A cluster member's request threads wait on replication round trips, so more of them keep
+        # more writes in flight and batches larger (measured in bench/README.md); a single node is
+        # CPU-bound and gains nothing from more threads.
+        threads = self.threads or (8 if len(cluster) == 1 else 32)
+        return dataclasses.replace(self, cluster=tuple(cluster), data_dir=data_dir, cluster_id=cluster_id,
+                                   threads=threads, log_level=self.log_level.lower())
+
+    def _checked_cluster(self) -> tuple[tuple[str, str], ...]:
+        """Check the node name, the listen address and the cluster list; return the list (this node alone if empty)."""
         if not self.name:
             raise ConfigError("a node name is required (-name or BADKV_NAME)")
         if not NAME_PATTERN.fullmatch(self.name):
@@ -133,6 +148,10 @@ class Config:
             raise ConfigError(f"this node's name {self.name!r} is not in the cluster list")
         if len(cluster) not in (1, 3, 5):
             raise ConfigError(f"a cluster has 1, 3 or 5 members, not {len(cluster)}")
+        return cluster
+
+    def _check_limits_and_timings(self) -> None:
+        """Check acks, the sizes and counts, the timings and the log level, in that order."""
         if self.acks not in ("all", "majority"):
             raise ConfigError("acks must be 'all' or 'majority'")
         if self.threads < 0:
@@ -152,15 +171,6 @@ class Config:
             raise ConfigError("isr timeout must be at least 3x the heartbeat interval")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError("log level must be one of debug, info, warning, error")
-        data_dir = self.data_dir or f"./data/{self.name}"
-        # Derived from the member names only: peers may be reached through proxies at other addresses.
-        cluster_id = self.cluster_id or hashlib.sha256(",".join(names).encode()).hexdigest()[:16]
-        # A cluster member's request threads wait on replication round trips, so more of them keep
-        # more writes in flight and batches larger (measured in bench/README.md); a single node is
-        # CPU-bound and gains nothing from more threads.
-        threads = self.threads or (8 if len(cluster) == 1 else 32)
-        return dataclasses.replace(self, cluster=tuple(cluster), data_dir=data_dir, cluster_id=cluster_id,
-                                   threads=threads, log_level=self.log_level.lower())
 
     @property
     def host(self) -> str:

@@ -19,7 +19,7 @@ from typing import Callable
 
 import requests
 
-from badkv.testing.checker import check_linearizable, check_local_reads, check_no_lost_writes
+from badkv.testing.checker import CheckResult, check_linearizable, check_local_reads, check_no_lost_writes
 from badkv.testing.history import save_history
 from badkv.testing.processes import LocalCluster, free_port
 from badkv.testing.proxy import ProxyNetwork
@@ -200,11 +200,17 @@ def run_scenario(scenario: str, seed: int, workdir: Path, *, duration: float = 8
         first_ack_after_heal_s=workload.first_ack_since(heal_moment))
     result.ok = bool(verdict.ok) and not result.local_read_problems and not result.lost_write_problems
     if not result.ok and artifacts_root is not None:
-        folder = Path(artifacts_root) / f"{scenario}-seed{seed}-{int(time.time())}"
-        folder.mkdir(parents=True, exist_ok=True)
-        save_history(folder / "history.jsonl", history)
-        (folder / "verdict.json").write_text(json.dumps({**asdict(result), "checker": verdict.to_dict()},
-                                                        indent=2, default=str))
-        shutil.copytree(Path(workdir) / "logs", folder / "logs", dirs_exist_ok=True)
-        result.artifacts = str(folder)
+        result.artifacts = _keep_artifacts(Path(artifacts_root), Path(workdir), result, history, verdict)
     return result
+
+
+def _keep_artifacts(artifacts_root: Path, workdir: Path, result: ScenarioResult, history: list,
+                    verdict: CheckResult) -> str:
+    """Save a failed run's history, verdict and node logs in a folder of their own; return its path."""
+    folder = artifacts_root / f"{result.scenario}-seed{result.seed}-{int(time.time())}"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_history(folder / "history.jsonl", history)
+    (folder / "verdict.json").write_text(json.dumps({**asdict(result), "checker": verdict.to_dict()},
+                                                    indent=2, default=str))
+    shutil.copytree(workdir / "logs", folder / "logs", dirs_exist_ok=True)
+    return str(folder)
