@@ -2,8 +2,7 @@
 
 Fields that exist only inside one process (``to``, ``sender``, ``reply_to``) are
 never on the wire: the transport fills them in on arrival, and the maps sent are
-byte for byte the ones earlier releases sent. Elections add RequestVote,
-pre-vote and TimeoutNow here.
+byte for byte the ones earlier releases sent for appends.
 """
 
 from __future__ import annotations
@@ -69,10 +68,72 @@ class AppendResponse:
 
 
 @dataclass(slots=True)
+class VoteRequest:
+    """RequestVote, or with ``pre_vote`` the question "would you vote for me in ``term``?" (Raft §9.6),
+    which changes nobody's term. ``transfer`` marks a campaign the leader asked for (TimeoutNow), which
+    followers grant even while they still hear from that leader."""
+
+    term: int
+    candidate: str
+    last_index: int
+    last_term: int
+    pre_vote: bool = False
+    transfer: bool = False
+    to: str = ""
+
+    def to_wire(self) -> dict:
+        return {"term": self.term, "candidate": self.candidate, "last_index": self.last_index,
+                "last_term": self.last_term, "pre_vote": self.pre_vote, "transfer": self.transfer}
+
+    @classmethod
+    def from_wire(cls, wire: dict, to: str = "") -> "VoteRequest":
+        return cls(wire["term"], wire["candidate"], wire["last_index"], wire["last_term"],
+                   bool(wire.get("pre_vote")), bool(wire.get("transfer")), to)
+
+
+@dataclass(slots=True)
+class VoteResponse:
+    """The answer to ``reply_to``: granted or not, and the voter's term."""
+
+    term: int
+    granted: bool
+    pre_vote: bool = False
+    sender: str = ""
+    to: str = ""
+    reply_to: VoteRequest | None = field(default=None, repr=False)
+
+    def to_wire(self) -> dict:
+        return {"term": self.term, "granted": self.granted, "pre_vote": self.pre_vote}
+
+    @classmethod
+    def from_wire(cls, wire: dict, *, sender: str, reply_to: VoteRequest) -> "VoteResponse":
+        return cls(wire.get("term", 0), bool(wire["granted"]), bool(wire.get("pre_vote")), sender,
+                   reply_to.candidate, reply_to)
+
+
+@dataclass(slots=True)
+class TimeoutNow:
+    """The leader hands over: campaign at once (leadership transfer, dissertation §3.10)."""
+
+    term: int
+    leader: str
+    to: str = ""
+
+    def to_wire(self) -> dict:
+        return {"term": self.term, "leader": self.leader}
+
+    @classmethod
+    def from_wire(cls, wire: dict, to: str = "") -> "TimeoutNow":
+        return cls(wire["term"], wire["leader"], to)
+
+
+@dataclass(slots=True)
 class Unreachable:
-    """The transport could not complete a call to ``peer`` (refused, reset, timed out)."""
+    """The transport could not complete ``message`` to ``peer`` (refused, reset, timed out)."""
 
     peer: str
+    message: object = None
 
 
-Message = AppendRequest | AppendResponse | Unreachable
+REQUESTS = (AppendRequest, VoteRequest, TimeoutNow)
+ANSWERS = (AppendResponse, VoteResponse)

@@ -26,6 +26,7 @@ class Progress:
     known_commit: int = 0  # the leader's commit index the follower has heard of
     acked_seq: int = 0  # the newest append (by sequence number) the follower answered
     reachable: bool = True
+    recent_active: bool = True  # answered anything in this check-quorum window
     failures: int = 0  # calls that failed in a row
     evictions: int = 0  # times it left the in-sync set
 
@@ -33,9 +34,10 @@ class Progress:
 class Tracker:
     """Every follower's Progress and the quorum arithmetic over them (a cluster of ``size``)."""
 
-    def __init__(self, peers: list[str], size: int, next_index: int):
+    def __init__(self, peers: list[str], size: int, next_index: int, in_sync: set[str] | None = None):
         self.size = size
-        self.peers = {peer: Progress(next_index=next_index) for peer in peers}
+        self.peers = {peer: Progress(next_index=next_index, in_sync=in_sync is None or peer in in_sync)
+                      for peer in peers}
 
     @property
     def quorum(self) -> int:
@@ -80,7 +82,9 @@ class Tracker:
         """ReadIndex: a majority answered an append sent as number ``seq`` or later."""
         return 1 + sum(1 for p in self.peers.values() if p.acked_seq >= seq) >= self.quorum
 
-    def lowest_match_within(self, floor: int) -> int | None:
-        """The lowest match index at or above ``floor``: what lagging followers still need from the log."""
-        lagging = [p.match_index for p in self.peers.values() if p.match_index >= floor]
-        return min(lagging) if lagging else None
+    def active_this_window(self) -> int:
+        """Check-quorum: members (the leader included) heard from since the last call, which starts a new window."""
+        active = 1 + sum(1 for p in self.peers.values() if p.recent_active)
+        for progress in self.peers.values():
+            progress.recent_active = False
+        return active

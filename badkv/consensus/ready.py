@@ -16,7 +16,8 @@ class HardState:
 @dataclass
 class Ready:
     """What the caller must do: persist the hard state, cut and append the log, apply ``committed``,
-    then send ``messages`` (a leader may send before its own fsync finishes). Empty means nothing."""
+    then send ``messages`` (a leader may send before its own fsync finishes). Empty means nothing.
+    ``notes`` are the core's decisions worth a log line (elections, step-downs), with a level."""
 
     hard_state: HardState | None = None
     truncate_from: int | None = None  # drop the durable log from here before appending ``entries``
@@ -24,4 +25,4 @@ class Ready:
     committed: list[dict] = field(default_factory=list)
     messages: list = field(default_factory=list)
     install: tuple[int, int] | None = None  # (index, term): copy the leader's state; its log starts after
-    reset_state: bool = False  # the leader rewrote applied history: empty the state machine
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (level, text): "info" or "warning"

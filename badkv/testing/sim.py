@@ -4,8 +4,8 @@ Every node is a ``Core`` and a simulated disk. Messages wait in ``in_flight``
 until a test delivers, drops, duplicates or times one out, in any order, so
 delay and reordering are the default. A crash loses what was not fsync'ed; a
 restart rebuilds the core from the disk alone. ``check`` tests Raft's safety
-properties after every step: one leader per term, log matching, no committed
-entry lost, one entry applied per index.
+properties after every step: one leader per term, log matching, leader
+completeness (no committed entry lost), one entry applied per index.
 
 A real transport answers every call once, with the answer or an error; so
 here a dropped or timed-out call reports ``Unreachable`` to its caller, and
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 
 from badkv.consensus.core import Core
 from badkv.consensus.log import Log
-from badkv.consensus.messages import AppendRequest, AppendResponse, Unreachable
+from badkv.consensus.messages import ANSWERS, AppendResponse, TimeoutNow, Unreachable, VoteResponse
 
 
 class SafetyViolation(AssertionError):
@@ -56,48 +57,48 @@ class Envelope:
 class SimNode:
     """One node: a core, its disk, and the entries it applied, in order."""
 
-    def __init__(self, name: str, members: list[str], leader: str, disk: Disk, settings: dict, stamp):
+    def __init__(self, name: str, members: list[str], disk: Disk, settings: dict, stamp, rng):
         self.name = name
         self.disk = disk
         self.up = True
         self.applied: dict[int, dict] = {}
         log = Log()
         log.append([dict(entry) for entry in disk.entries])
-        if name == leader:  # a static leader starts above any term it used before (cluster/terms.py)
-            disk.term += 1
-            disk.voted_for = None
-        self.core = Core(name, members, log, term=disk.term, leader=leader, stamp=stamp, **settings)
+        self.core = Core(name, members, log, term=disk.term, voted_for=disk.voted_for, stamp=stamp, rng=rng,
+                         **settings)
 
 
 class SimNetwork:
-    """N cores wired through an in-memory network; the first name leads."""
+    """N cores wired through an in-memory network."""
 
-    def __init__(self, size: int = 3, *, heartbeat_ticks: int = 2, isr_ticks: int = 6, max_batch_entries: int = 3,
-                 leader_syncs_at_once: bool = False):
+    def __init__(self, size: int = 3, *, heartbeat_ticks: int = 2, election_ticks: int = 10, isr_ticks: int = 12,
+                 max_batch_entries: int = 3, leader_syncs_at_once: bool = False, seed: int = 0):
         self.names = [f"n{i + 1}" for i in range(size)]
-        self.leader_name = self.names[0]
-        self.settings = {"heartbeat_ticks": heartbeat_ticks, "isr_ticks": isr_ticks,
-                         "max_batch_entries": max_batch_entries}
+        self.settings = {"heartbeat_ticks": heartbeat_ticks, "election_ticks": election_ticks,
+                         "isr_ticks": isr_ticks, "max_batch_entries": max_batch_entries}
         self.leader_syncs_at_once = leader_syncs_at_once
+        self.rng = random.Random(seed)
         self.revisions = itertools.count(1)
         self.disks = {name: Disk() for name in self.names}
         self.nodes = {name: self._boot(name) for name in self.names}
         self.in_flight: list[Envelope] = []
         self.cut: set[frozenset] = set()
-        self.committed: dict[int, tuple[int, int]] = {}  # index -> (term, revision), once any leader commits it
+        self.committed: dict[int, tuple[int, int, int]] = {}  # index -> (term, revision, term it committed in)
         self.applied_at: dict[int, tuple[int, int]] = {}
         self.leaders: dict[int, str] = {}
         for name in self.names:
             self._process(self.nodes[name])
 
     def _boot(self, name: str) -> SimNode:
-        return SimNode(name, self.names, self.leader_name, self.disks[name], self.settings,
-                       lambda: next(self.revisions))
+        return SimNode(name, self.names, self.disks[name], self.settings, lambda: next(self.revisions),
+                       random.Random(self.rng.random()))
 
     # ---- looking -----------------------------------------------------------------------
     @property
-    def leader(self) -> SimNode:
-        return self.nodes[self.leader_name]
+    def leader(self) -> SimNode | None:
+        """The up node that leads the highest term, if any."""
+        leaders = [node for node in self.nodes.values() if node.up and node.core.is_leader]
+        return max(leaders, key=lambda node: node.core.current_term, default=None)
 
     def core(self, name: str) -> Core:
         return self.nodes[name].core
@@ -107,9 +108,9 @@ class SimNetwork:
 
     # ---- doing -------------------------------------------------------------------------
     def propose(self, value: str) -> int | None:
-        """A client's write at the leader; returns its index, or None while the leader is down."""
+        """A client's write at the leader; returns its index, or None while there is none."""
         node = self.leader
-        if not node.up:
+        if node is None or node.core.transferring:
             return None
         entry = node.core.propose({"op": "put", "tenant": "t", "name": "k", "value": value, "timestamp": 0,
                                    "revision": next(self.revisions)})
@@ -117,7 +118,7 @@ class SimNetwork:
         return entry["index"]
 
     def tick(self, name: str | None = None) -> None:
-        for node in ([self.nodes[name]] if name else self.nodes.values()):
+        for node in ([self.nodes[name]] if name else list(self.nodes.values())):
             if node.up:
                 node.core.tick()
                 self._process(node)
@@ -128,6 +129,12 @@ class SimNetwork:
             node.core.persisted(node.disk.fsync())
             self._process(node)
 
+    def transfer(self, target: str | None = None) -> None:
+        node = self.leader
+        if node is not None and not node.core.transferring and len(self.names) > 1 and target != node.name:
+            node.core.transfer_leadership(target)
+            self._process(node)
+
     def deliver(self, position: int = 0) -> None:
         """Hand one message to its node; across a cut or to a node that is down, the call fails instead."""
         envelope = self.in_flight.pop(position)
@@ -136,15 +143,10 @@ class SimNetwork:
             if not envelope.answer_lost:
                 self._report_failure(envelope)
             return
-        if isinstance(envelope.message, AppendRequest):
-            answers_before = len(self.in_flight)
-            node.core.step(envelope.message)
-            self._process(node)
-            if envelope.answer_lost:  # the caller gave up on this call: its answer goes nowhere
-                del self.in_flight[answers_before:]
-        else:
-            node.core.step(envelope.message)
-            self._process(node)
+        node.core.step(envelope.message)
+        self._process(node)
+        if envelope.answer_lost:  # the caller gave up on this call: its answer goes nowhere
+            self.in_flight = [e for e in self.in_flight if getattr(e.message, "reply_to", None) is not envelope.message]
 
     def drop(self, position: int = 0) -> None:
         envelope = self.in_flight.pop(position)
@@ -154,17 +156,16 @@ class SimNetwork:
     def time_out(self, position: int = 0) -> None:
         """The caller's transport gives up on a call that may still arrive (a request) or not (an answer)."""
         envelope = self.in_flight[position]
-        if isinstance(envelope.message, AppendRequest):
-            if not envelope.answer_lost:
-                envelope.answer_lost = True
-                self._report_failure(envelope)
-        else:
+        if isinstance(envelope.message, ANSWERS):
             self.drop(position)
+        elif not envelope.answer_lost:
+            envelope.answer_lost = True
+            self._report_failure(envelope)
 
     def duplicate(self, position: int = 0) -> None:
         """A copy of a request arrives too (its answer is lost: a call is answered once)."""
         envelope = self.in_flight[position]
-        if isinstance(envelope.message, AppendRequest):
+        if not isinstance(envelope.message, ANSWERS):
             self.in_flight.append(dataclasses.replace(envelope, answer_lost=True))
 
     def isolate(self, name: str) -> None:
@@ -187,7 +188,7 @@ class SimNetwork:
         # connection breaks) and its own calls die with it.
         for envelope in [e for e in self.in_flight if e.sender == name]:
             position = self.in_flight.index(envelope)
-            if isinstance(envelope.message, AppendResponse):
+            if isinstance(envelope.message, ANSWERS):
                 self.drop(position)
             else:
                 del self.in_flight[position]
@@ -197,23 +198,34 @@ class SimNetwork:
             self.nodes[name] = self._boot(name)
             self._process(self.nodes[name])
 
-    def settle(self, rounds: int = 100) -> bool:
-        """Deliver everything, fsync and tick until every node holds and applied the leader's whole log;
-        returns whether that happened within ``rounds``."""
+    def settle(self, rounds: int = 300) -> bool:
+        """Deliver, fsync and tick until one leader leads every node that is up and they all hold and
+        applied its whole log; returns whether that happened within ``rounds``."""
         for _ in range(rounds):
-            self.fsync(self.leader_name)
-            while self.in_flight:
+            for name in self.names:
+                self.fsync(name)
+            for _ in range(len(self.in_flight)):  # (a call to a down node fails and is sent again: not forever)
                 self.deliver(0)
             if self.converged():
                 return True
             self.tick()
         return False
 
+    def drain(self, limit: int = 1000) -> None:
+        """Deliver until nothing is in flight (at most ``limit`` deliveries), without moving time on."""
+        for _ in range(limit):
+            if not self.in_flight:
+                return
+            self.deliver(0)
+
     def converged(self) -> bool:
-        leader = self.leader.core
-        return all(node.up and node.core.log.last_index == leader.log.last_index
-                   and max(node.applied, default=node.core.log.base_index) == leader.log.last_index
-                   for node in self.nodes.values())
+        leader = self.leader
+        if leader is None:
+            return False
+        last = leader.core.log.last_index
+        return all(node.core.leader == leader.name and node.core.log.last_index == last
+                   and max(node.applied, default=node.core.log.base_index) == last
+                   for node in self.nodes.values() if node.up)
 
     # ---- the node's side of Ready --------------------------------------------------------
     def _process(self, node: SimNode) -> None:
@@ -222,8 +234,6 @@ class SimNetwork:
             ready = core.ready()
             if ready.hard_state is not None:
                 node.disk.term, node.disk.voted_for = ready.hard_state.term, ready.hard_state.voted_for
-            if ready.reset_state:
-                node.applied.clear()
             if ready.truncate_from is not None:
                 node.disk.truncate_from(ready.truncate_from)
             node.disk.unsynced.extend(dict(entry) for entry in ready.entries)
@@ -232,25 +242,21 @@ class SimNetwork:
             for entry in ready.committed:
                 self._apply(node, entry)
             for message in ready.messages:
-                self._send(node.name, message)
+                self.in_flight.append(Envelope(message, node.name, message.to))
             if core.is_leader:
                 self._note_commits(core)
         self.check()
 
-    def _send(self, sender: str, message) -> None:
-        self.in_flight.append(Envelope(message, sender, message.to))
-
     def _report_failure(self, envelope: Envelope) -> None:
-        """Tell the caller of a failed call: the leader for an append or its answer."""
-        if isinstance(envelope.message, AppendRequest):
-            caller, peer = envelope.sender, envelope.to
-        elif isinstance(envelope.message, AppendResponse):
-            caller, peer = envelope.to, envelope.sender
-        else:
+        """Tell the caller of a failed call: the sender of a request, the addressee of an answer."""
+        message = envelope.message
+        if isinstance(message, TimeoutNow):
             return
+        answer = isinstance(message, (AppendResponse, VoteResponse))
+        caller, peer = (envelope.to, envelope.sender) if answer else (envelope.sender, envelope.to)
         node = self.nodes[caller]
         if node.up:
-            node.core.step(Unreachable(peer))
+            node.core.step(Unreachable(peer, message.reply_to if answer else message))
             self._process(node)
 
     def _apply(self, node: SimNode, entry: dict) -> None:
@@ -263,7 +269,7 @@ class SimNetwork:
     def _note_commits(self, core: Core) -> None:
         for index in range(max(core.log.base_index, max(self.committed, default=0)) + 1, core.commit_index + 1):
             entry = core.log.entry(index)
-            self.committed[index] = (entry["term"], entry["revision"])
+            self.committed[index] = (entry["term"], entry["revision"], core.current_term)
 
     # ---- safety --------------------------------------------------------------------------
     def check(self) -> None:
@@ -279,13 +285,14 @@ class SimNetwork:
             _check_logs_match(first.core.log, second.core.log, first.name, second.name)
 
     def _check_holds_committed(self, core: Core) -> None:
-        for index, identity in self.committed.items():
-            if index <= core.log.base_index:
+        """Leader completeness: a leader of term T holds every entry committed in T or before."""
+        for index, (term, revision, commit_term) in self.committed.items():
+            if index <= core.log.base_index or commit_term > core.current_term:
                 continue
             if index > core.log.last_index:
-                raise SafetyViolation(f"leader {core.name} lacks committed entry {index}")
+                raise SafetyViolation(f"leader {core.name} of term {core.current_term} lacks committed entry {index}")
             entry = core.log.entry(index)
-            if (entry["term"], entry["revision"]) != identity:
+            if (entry["term"], entry["revision"]) != (term, revision):
                 raise SafetyViolation(f"leader {core.name} holds another entry at committed index {index}")
 
 

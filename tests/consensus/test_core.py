@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from badkv.consensus.core import Core
@@ -13,11 +15,11 @@ ISR_TICKS = 6
 
 
 def make_network(size: int = 3, **settings) -> SimNetwork:
+    """A cluster whose first member has won term 1 and whose followers hold its no-op."""
     settings.setdefault("leader_syncs_at_once", True)
     network = SimNetwork(size, isr_ticks=ISR_TICKS, **settings)
-    network.in_flight.clear()  # the no-op's first appends: each test sends what it needs
-    for progress in network.core("n1").progress.values():
-        progress.inflight = False
+    assert network.settle() and network.leader.name == "n1" and network.core("n1").current_term == 1
+    network.drain()
     return network
 
 
@@ -64,9 +66,10 @@ def full_round(network: SimNetwork) -> None:
 
 
 def advance(network: SimNetwork, ticks: int) -> None:
+    """Move the leader's time on; what it sends meanwhile is lost."""
     for _ in range(ticks):
         network.core("n1").tick()
-    network.in_flight = [e for e in network.in_flight if e.to == "n1"]  # heartbeats sent meanwhile: lost
+    network.in_flight = [e for e in network.in_flight if e.to == "n1"]
     for progress in network.core("n1").progress.values():
         progress.inflight = False
 
@@ -140,8 +143,8 @@ def test_a_restarted_empty_follower_is_walked_back_to_the_start():
 
 
 def follower_core(name: str = "n2") -> Core:
-    return Core(name, ["n1", "n2", "n3"], Log(), term=0, leader="n1", heartbeat_ticks=2, isr_ticks=ISR_TICKS,
-                max_batch_entries=10, stamp=lambda: 0)
+    return Core(name, ["n1", "n2", "n3"], Log(), term=0, heartbeat_ticks=2, election_ticks=10,
+                isr_ticks=ISR_TICKS, max_batch_entries=10, stamp=lambda: 0, rng=random.Random(1))
 
 
 def test_a_conflicting_uncommitted_suffix_is_replaced():
@@ -153,7 +156,7 @@ def test_a_conflicting_uncommitted_suffix_is_replaced():
     assert [entry["value"] for entry in first.committed] == ["a"]
     follower.step(AppendRequest(2, "n1", 1, 1, [{"index": 2, "term": 2, "value": "b"}], 2, 2, to="n2"))
     ready = follower.ready()
-    assert ready.truncate_from == 2 and not ready.reset_state
+    assert ready.truncate_from == 2
     assert [entry["value"] for entry in ready.entries] == ["b"]
     assert ready.messages[0].success and ready.messages[0].to == "n1"
     assert [entry["value"] for entry in follower.log.entries] == ["a", "b"]
@@ -178,26 +181,17 @@ def test_a_stale_leader_is_refused_with_the_newer_term():
     assert not ready.entries and follower.log.last_index == 0
 
 
-def test_a_leader_that_lost_its_log_makes_followers_reset_their_state():
-    network = make_network()
-    for value in "ab":
-        network.propose(value)
-        full_round(network)
-        full_round(network)
-    assert max(network.nodes["n2"].applied) == 3
-    network.crash("n1")
-    network.disks["n1"].entries.clear()  # an in-memory leader restarts empty, in a higher term
-    network.committed.clear()  # ... so what it committed is lost: the network must not hold that against it
-    network.applied_at.clear()
-    network.restart("n1")
-    network.in_flight.clear()
-    for progress in network.core("n1").progress.values():
-        progress.inflight = False
-    network.propose("c")
-    assert exchange(network, "n2").success is False, "the follower drops its log and asks from the start"
-    assert network.nodes["n2"].applied == {}
-    assert exchange(network, "n2").success
-    assert network.values("n2") == ["c"]
+def test_a_follower_never_rewrites_an_entry_it_applied_and_says_why_once():
+    follower = follower_core()
+    follower.step(AppendRequest(1, "n1", 0, 0, [{"index": 1, "term": 1, "value": "a"}], 1, 1, to="n2"))
+    assert [entry["value"] for entry in follower.ready().committed] == ["a"]
+    for seq in (2, 3):  # a leader that lost its disk, with another entry 1
+        follower.step(AppendRequest(5, "n9", 0, 0, [{"index": 1, "term": 5, "value": "b"}], 1, seq, to="n2"))
+    ready = follower.ready()
+    assert [m.success for m in ready.messages] == [False, False]
+    assert [entry["value"] for entry in follower.log.entries] == ["a"] and not ready.entries
+    assert follower.counters["conflicts_with_applied"] == 2 and len(ready.notes) == 1
+    assert "lost committed data" in ready.notes[0][1]
 
 
 @pytest.mark.parametrize("acks, expected", [("all", 0), ("majority", 1)])
@@ -237,9 +231,10 @@ def test_a_read_round_sends_to_every_idle_follower_at_once():
     assert {e.to for e in network.in_flight if isinstance(e.message, AppendRequest)} == {"n2", "n3"}
 
 
-def test_a_single_node_commits_on_its_own():
-    core = Core("n1", ["n1"], Log(), term=1, leader="n1", heartbeat_ticks=2, isr_ticks=ISR_TICKS,
-                max_batch_entries=10, stamp=lambda: 7)
+def test_a_single_node_leads_at_once_and_commits_on_its_own():
+    core = Core("n1", ["n1"], Log(), term=0, heartbeat_ticks=2, election_ticks=10, isr_ticks=ISR_TICKS,
+                max_batch_entries=10, stamp=lambda: 7, rng=random.Random(1))
+    assert core.is_leader and core.current_term == 1
     entry = core.propose({"op": "put"})
     core.persisted(entry["index"])
     assert core.commit_index == entry["index"]
@@ -291,19 +286,15 @@ def test_a_follower_asked_to_install_says_so_in_its_ready_and_restore_moves_its_
     assert [entry["index"] for entry in ready.entries] == [11] and ready.messages[0].success
 
 
-def test_a_follower_in_a_newer_term_moves_the_static_leader_past_it():
+def test_a_leader_that_hears_of_a_newer_term_steps_down():
     network = make_network()
-    network.disks["n2"].term = 10**6
     network.crash("n2")
-    network.restart("n2")  # its disk says it saw a far newer term
+    network.disks["n2"].term = 7  # its disk says it saw a newer term
+    network.restart("n2")
     full_round(network)
     leader = network.core("n1")
-    assert leader.current_term == 10**6 + 1 and network.disks["n1"].term == 10**6 + 1
-    noop = leader.log.entry(leader.term_start_index)
-    assert noop["op"] == "noop" and noop["term"] == leader.current_term
-    for _ in range(3):
-        full_round(network)
-    assert leader.commit_index == leader.term_start_index
+    assert not leader.is_leader and leader.current_term == 7 and network.disks["n1"].term == 7
+    assert network.settle() and network.leader.core.current_term > 7
 
 
 def test_failed_persistence_forgets_the_entries_and_their_messages():

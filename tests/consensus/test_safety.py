@@ -2,7 +2,7 @@
 
 Each step is one event: a proposal, a tick, an fsync, delivering, dropping,
 duplicating or timing out a message, a partition or its healing, a crash or a
-restart. The network checks election safety (one leader per term), log
+restart, a leadership transfer; elections happen as the ticks make them. The network checks election safety (one leader per term), log
 matching, leader completeness (no committed entry lost) and state-machine
 safety (one entry applied per index) after every step; a failure shrinks to
 a short schedule. ``BADKV_SIM_EXAMPLES`` raises the number of schedules for a
@@ -26,15 +26,21 @@ MESSAGE_EVENTS = ("deliver", "drop", "duplicate", "time_out")
 # schedule has both a working cluster and the faults that break it (and shrinks to few steps).
 EVENTS = st.sampled_from(["deliver"] * 8 + ["propose"] * 3 + ["tick"] * 2 + ["fsync_leader"] * 2
                          + ["fsync", "drop", "duplicate", "time_out", "isolate", "heal", "crash",
-                            "crash_leader", "restart", "restart"])
+                            "crash_leader", "restart", "restart", "transfer"])
 
 
 class ClusterSchedules(RuleBasedStateMachine):
     """Any interleaving of client writes, time, disks and network faults on 3 or 5 nodes."""
 
-    @initialize(size=st.sampled_from([3, 5]), batch=st.integers(1, 4), leader_syncs_at_once=st.booleans())
-    def boot(self, size, batch, leader_syncs_at_once):
-        self.network = SimNetwork(size, max_batch_entries=batch, leader_syncs_at_once=leader_syncs_at_once)
+    @initialize(size=st.sampled_from([3, 5]), batch=st.integers(1, 4), leader_syncs_at_once=st.booleans(),
+                election_ticks=st.sampled_from([2, 4, 10]), isr_ticks=st.sampled_from([1, 2, 20]),
+                seed=st.integers(0, 2**16))
+    def boot(self, size, batch, leader_syncs_at_once, election_ticks, isr_ticks, seed):
+        # A short in-sync timeout lets a bare majority commit (the in-sync set is the whole cluster
+        # otherwise, which hides mistakes in who may lead).
+        self.network = SimNetwork(size, max_batch_entries=batch, leader_syncs_at_once=leader_syncs_at_once,
+                                  heartbeat_ticks=1, election_ticks=election_ticks, isr_ticks=isr_ticks,
+                                  seed=seed)
         self.proposed = 0
 
     @rule(event=EVENTS, choice=st.integers(0, 63))
@@ -48,10 +54,11 @@ class ClusterSchedules(RuleBasedStateMachine):
         elif event in MESSAGE_EVENTS:
             if network.in_flight:
                 getattr(network, event)(choice % len(network.in_flight))
-        elif event == "fsync_leader":
-            network.fsync(network.leader_name)
-        elif event == "crash_leader":
-            network.crash(network.leader_name)
+        elif event in ("fsync_leader", "crash_leader"):
+            if network.leader is not None:
+                getattr(network, event.removesuffix("_leader"))(network.leader.name)
+        elif event == "transfer":
+            network.transfer(node)
         elif event == "heal":
             network.heal()
         else:  # tick, fsync, isolate, crash, restart: of one node
@@ -80,6 +87,8 @@ test_cluster_schedules = ClusterSchedules.TestCase
 def test_the_checks_catch_a_broken_rule():
     """The safety checks can fail: two entries at one index with one term break log matching."""
     network = SimNetwork(3, leader_syncs_at_once=True)
+    network.settle()
+    network.propose("a")
     network.settle()
     follower = network.core("n2")
     follower.log.entries[-1] = dict(follower.log.entries[-1], revision=-1)
