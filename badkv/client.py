@@ -95,6 +95,10 @@ class Client:
     def members(self) -> list[dict]:
         return self._request("GET", "/admin/members").json()
 
+    def transfer_leader(self, to: str | None = None) -> dict:
+        """Move leadership to ``to`` (None: the most caught-up follower); returns the new leader and term."""
+        return self._request("POST", "/admin/transfer-leader", json={"to": to}).json()
+
     def ready(self) -> dict:
         return self._request("GET", "/admin/ready").json()
 

@@ -88,7 +88,9 @@ class Config:
     read_timeout: float = 5.0
     max_read_timeout: float = 60.0
     isr_timeout: float = 2.0
-    heartbeat_interval: float = 0.2
+    heartbeat_interval: float = 0.1
+    election_timeout: float = 0.5
+    leader_wait: float = 2.0
     peer_timeout: float = 1.0
     sync_interval: float = 10.0
     max_batch_entries: int = 2000
@@ -158,17 +160,20 @@ class Config:
             raise ConfigError("threads must be at least 1")
         if self.max_value_size < 1:
             raise ConfigError("max value size must be at least 1 byte")
-        for name in ("write_timeout", "read_timeout", "max_read_timeout", "isr_timeout",
-                     "heartbeat_interval", "peer_timeout", "sync_interval"):
+        for name in ("write_timeout", "read_timeout", "max_read_timeout", "isr_timeout", "heartbeat_interval",
+                     "election_timeout", "leader_wait", "peer_timeout", "sync_interval"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name.replace('_', ' ')} must be positive (a finite number of seconds)")
         for name in ("max_batch_entries", "snapshot_entries"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be at least 1")
-        if self.isr_timeout < 3 * self.heartbeat_interval and not math.isclose(
-                self.isr_timeout, 3 * self.heartbeat_interval):
+        if _below(self.isr_timeout, 3 * self.heartbeat_interval):
             raise ConfigError("isr timeout must be at least 3x the heartbeat interval")
+        if _below(self.election_timeout, 3 * self.heartbeat_interval):
+            raise ConfigError("election timeout must be at least 3x the heartbeat interval")
+        if _below(self.isr_timeout, self.election_timeout):
+            raise ConfigError("isr timeout must be at least the election timeout")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError("log level must be one of debug, info, warning, error")
 
@@ -181,17 +186,17 @@ class Config:
         return parse_address(self.listen)[1]
 
     @property
-    def leader_name(self) -> str:
-        """The statically known leader: the first member listed in the cluster."""
-        return self.cluster[0][0]
-
-    @property
     def peers(self) -> dict[str, str]:
         """The other members, name -> address, in cluster order."""
         return {name: address for name, address in self.cluster if name != self.name}
 
     def address_of(self, name: str) -> str:
         return dict(self.cluster)[name]
+
+
+def _below(value: float, floor: float) -> bool:
+    """``value < floor``, forgiving the float error of e.g. 3 * 0.1."""
+    return value < floor and not math.isclose(value, floor)
 
 
 def _parse_option(option: Option, value: object, source: str) -> object:
@@ -214,7 +219,7 @@ def _size(text: str) -> int:
 OPTIONS: tuple[Option, ...] = (
     Option("name", str, "this node's unique name, e.g. badkv1 (required)", "NAME"),
     Option("listen", str, "host:port to serve HTTP on (default 127.0.0.1:10001)", "HOST:PORT"),
-    Option("cluster", parse_cluster, "all members as name=host:port,...; the first is the leader "
+    Option("cluster", parse_cluster, "all members as name=host:port,...; the first is the first to stand for leader "
            "(default: this node alone)", "N=HOST:PORT,..."),
     Option("cluster_id", str, "the cluster's identity, kept in the data dir (default: derived from the "
            "member names)", "ID"),
@@ -230,7 +235,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_read_timeout", float, "largest ?timeout= a client may ask for (default 60)", "SECONDS"),
     Option("isr_timeout", float, "seconds without an answer before a follower leaves the in-sync set "
            "(default 2)", "SECONDS"),
-    Option("heartbeat_interval", float, "seconds between leader heartbeats (default 0.2)", "SECONDS"),
+    Option("heartbeat_interval", float, "seconds between leader heartbeats (default 0.1)", "SECONDS"),
+    Option("election_timeout", float, "seconds without a leader before a follower stands for election; each"
+           " wait is drawn from [T, 2T) (default 0.5)", "SECONDS"),
+    Option("leader_wait", float, "seconds a request that needs a leader waits for one during an election"
+           " before 503 (default 2)", "SECONDS"),
     Option("peer_timeout", float, "seconds for one call to another node (default 1)", "SECONDS"),
     Option("sync_interval", float, "seconds between take syncs from the leader (default 10)", "SECONDS"),
     Option("max_batch_entries", int, "most log entries in one append call (default 2000)", "N"),

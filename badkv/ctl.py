@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true", help="replace a non-empty data dir")
     commands.add_parser("stats", help="print the node's stats as JSON")
     commands.add_parser("members", help="print the cluster's members as a table")
+    transfer = commands.add_parser("transfer-leader", help="move leadership to another member (sent to any node)")
+    transfer.add_argument("--to", metavar="NAME", help="the member to lead next (default: the most caught-up follower)")
     return parser
 
 
@@ -101,6 +103,9 @@ def run(args: argparse.Namespace, client: Client) -> int:
         print(json.dumps(client.stats(), indent=2))
     elif args.command == "members":
         print(_members_table(client.members()))
+    elif args.command == "transfer-leader":
+        moved = client.transfer_leader(args.to)
+        print(f"{moved['leader']} leads term {moved['term']}")
     return 0
 
 

@@ -29,6 +29,8 @@ SAMPLES = {
     "max_read_timeout": ("30", 30.0),
     "isr_timeout": ("4", 4.0),
     "heartbeat_interval": ("0.1", 0.1),
+    "election_timeout": ("1.5", 1.5),
+    "leader_wait": ("3", 3.0),
     "peer_timeout": ("0.75", 0.75),
     "sync_interval": ("7", 7.0),
     "max_batch_entries": ("10", 10),

@@ -20,7 +20,8 @@ def test_defaults():
     assert config.cluster == (("n1", "127.0.0.1:10001"),)
     assert (config.acks, config.threads, config.max_value_size) == ("all", 8, 1 << 20)
     assert (config.in_memory, config.repair, config.log_level) == (False, False, "info")
-    assert (config.write_timeout, config.isr_timeout, config.heartbeat_interval) == (5.0, 2.0, 0.2)
+    assert (config.write_timeout, config.isr_timeout, config.heartbeat_interval) == (5.0, 2.0, 0.1)
+    assert (config.election_timeout, config.leader_wait) == (0.5, 2.0)
     assert config.data_dir == "./data/n1"
 
 
@@ -123,14 +124,31 @@ def test_clusters_of_three_and_five_are_accepted(size):
 
 @pytest.mark.parametrize("isr_timeout, heartbeat_interval", [("1.5", "0.5"), ("3", "1"), ("60", "0.2")])
 def test_isr_timeout_of_at_least_3x_the_heartbeat_is_accepted(isr_timeout, heartbeat_interval):
-    config = build({"isr_timeout": isr_timeout, "heartbeat_interval": heartbeat_interval})
+    config = build({"isr_timeout": isr_timeout, "heartbeat_interval": heartbeat_interval,
+                    "election_timeout": str(3 * float(heartbeat_interval))})
     assert config.isr_timeout == float(isr_timeout)
 
 
 @pytest.mark.parametrize("isr_timeout, heartbeat_interval", [("0.6", "0.2"), ("0.3", "0.1")])
 def test_isr_timeout_of_exactly_3x_a_decimal_heartbeat_is_accepted(isr_timeout, heartbeat_interval):
-    config = build({"isr_timeout": isr_timeout, "heartbeat_interval": heartbeat_interval})
+    config = build({"isr_timeout": isr_timeout, "heartbeat_interval": heartbeat_interval,
+                    "election_timeout": isr_timeout})
     assert config.isr_timeout == float(isr_timeout)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"election_timeout": "0.2"}, "election timeout must be at least 3x the heartbeat interval"),
+    ({"election_timeout": "0.3"}, None),
+    ({"election_timeout": "3"}, "isr timeout must be at least the election timeout"),
+    ({"election_timeout": "2", "isr_timeout": "2"}, None),
+    ({"leader_wait": "0"}, "leader wait must be positive"),
+])
+def test_the_election_timeout_is_checked_against_the_heartbeat_and_the_isr_timeout(values, message):
+    if message is None:
+        assert build(values).election_timeout == float(values["election_timeout"])
+    else:
+        with pytest.raises(ConfigError, match=message):
+            build(values)
 
 
 @pytest.mark.parametrize("source", ["flag", "environment"])
@@ -202,17 +220,17 @@ def test_log_level_is_case_insensitive():
     ("n2", "n2", {"n1": "127.0.0.1:1", "n3": "127.0.0.1:3"}),
     ("n3", "n2", {"n2": "127.0.0.1:2", "n1": "127.0.0.1:1"}),
 ])
-def test_leader_is_the_first_member_and_peers_exclude_self(name, leader, peers):
+def test_peers_exclude_self_in_cluster_order(name, leader, peers):
     config = build({"name": name, "cluster": "n2=127.0.0.1:2,n1=127.0.0.1:1,n3=127.0.0.1:3"})
-    assert config.leader_name == leader
+    assert config.cluster[0][0] == leader  # the first to stand for election
     assert config.peers == peers
     assert list(config.peers) == list(peers)
     assert config.address_of("n3") == "127.0.0.1:3"
 
 
-def test_single_node_is_its_own_leader_without_peers():
+def test_a_single_node_has_no_peers():
     config = build({"listen": "127.0.0.1:4000"})
-    assert (config.leader_name, config.peers) == ("n1", {})
+    assert (config.cluster, config.peers) == ((("n1", "127.0.0.1:4000"),), {})
 
 
 def test_members_of_one_cluster_derive_the_same_cluster_id():

@@ -2,17 +2,32 @@
 
 The leader builds each write's Record once, when it admits the write; the
 record waits in ``pending`` until its entry commits and is then the very object
-the store holds. Writers wait on an event each, read barriers and writers of a
-busy key on one condition: progress wakes exactly who can go on.
+the store holds. A writer waits on an event of its own; read barriers and
+writers of a busy key wait on one condition: progress wakes exactly who can go on.
+
+A write's entry can also be lost: if its leader is deposed before the entry
+reaches a majority, the next leader's log replaces it. The writer then learns
+that it did not take effect (the entry at its index is cut, or another one is
+applied there) instead of waiting for its timeout.
 """
 
 from __future__ import annotations
 
-import collections
 import threading
 
 from badkv.conditions import QuietCondition
 from badkv.store import Key, Record
+
+
+class AckWaiter:
+    """One writer waiting for its entry (index and revision)."""
+
+    __slots__ = ("index", "revision", "event", "applied")
+
+    def __init__(self, index: int, revision: int):
+        self.index, self.revision = index, revision
+        self.event = threading.Event()
+        self.applied: bool | None = None  # True: its entry applied here; False: another one took its index
 
 
 class Applier:
@@ -22,7 +37,8 @@ class Applier:
         self.node = node
         self.pending: dict[Key, Record] = {}
         self.changed = QuietCondition(node.lock)  # read barriers and writers of a pending key wait on it
-        self._ack_waiters: collections.deque[tuple[int, threading.Event]] = collections.deque()
+        self._waiters: list[AckWaiter] = []
+        self._waiting_at: dict[int, list[AckWaiter]] = {}
 
     def apply(self, entries: list[dict]) -> None:
         """Apply committed entries in log order."""
@@ -30,12 +46,15 @@ class Applier:
         if node.snapshots.is_due():
             node.snapshots.due.set()
         for entry in entries:
+            index = entry["index"]
             node.clock.observe(entry["revision"])
+            for waiter in self._waiting_at.get(index, ()):
+                waiter.applied = waiter.revision == entry["revision"]
             if entry["op"] == "noop":
-                node.store.apply_noop(entry["revision"], entry["index"])
+                node.store.apply_noop(entry["revision"], index)
                 continue
             record = self._record_for(entry)
-            node.store.apply(record, index=entry["index"])
+            node.store.apply(record, index=index)
             if self.pending.get(record.key) is record:
                 del self.pending[record.key]
 
@@ -46,35 +65,64 @@ class Applier:
             return record
         return Record.from_entry(entry)
 
-    def acknowledged(self, index: int) -> bool:
-        """Whether the ack rule of ``-acks`` holds for entry ``index``."""
+    def lost_from(self, index: int) -> None:
+        """The log was cut from ``index``: the writes waiting there will never apply."""
+        for waiter in self._waiters:
+            if waiter.index >= index and waiter.applied is None:
+                waiter.applied = False
+        for key, record in list(self.pending.items()):
+            if self.node.store.get(*key) is not record:
+                del self.pending[key]  # (only the leader keeps pending records; a cut means it no longer leads)
+
+    def acknowledged(self, waiter: AckWaiter) -> bool:
+        """Whether the ack rule holds for the waiter's entry: applied here, and by ``-acks`` while leading."""
+        if not waiter.applied:
+            return False
         node = self.node
-        return node.core.acknowledged_index(node.store.applied_index, node.config.acks) >= index
+        if not node.core.is_leader:
+            return True  # deposed meanwhile: the entry committed (it applied), which is all we can know
+        return node.core.acknowledged_index(node.store.applied_index, node.config.acks) >= waiter.index
 
     def progressed(self) -> None:
-        """After any change: wake writers whose entry is acknowledged, and read barriers."""
-        node = self.node
-        acknowledged = node.core.acknowledged_index(node.store.applied_index, node.config.acks)
-        while self._ack_waiters and self._ack_waiters[0][0] <= acknowledged:
-            self._ack_waiters.popleft()[1].set()
+        """After any change: wake writers whose entry is acknowledged or lost, and read barriers."""
+        if self._waiters:
+            for waiter in [w for w in self._waiters if self.outcome(w) is not None]:
+                self.forget(waiter)
+                waiter.event.set()
         self.changed.notify_all()
 
-    def wait_acknowledged(self, index: int, timeout: float) -> bool:
-        """Block (lock not held) until entry ``index`` is acknowledged; False on timeout or stop."""
+    def expect(self, index: int, revision: int) -> AckWaiter:
+        """Register a writer for entry ``index`` (lock held, before the entry can apply)."""
+        waiter = AckWaiter(index, revision)
+        self._waiters.append(waiter)
+        self._waiting_at.setdefault(index, []).append(waiter)
+        return waiter
+
+    def outcome(self, waiter: AckWaiter) -> bool | None:
+        """True once acknowledged, False once lost, None while neither (lock held)."""
+        if waiter.applied is False:
+            return False
+        return True if self.acknowledged(waiter) else None
+
+    def wait(self, waiter: AckWaiter, timeout: float) -> bool | None:
+        """Block (lock not held) until the waiter's entry is acknowledged (True) or lost (False);
+        None on timeout or stop."""
         node = self.node
+        waiter.event.wait(timeout)
         with node.lock:
-            if self.acknowledged(index):
-                return not node.stopping.is_set()
-            waiter = (index, threading.Event())
-            self._ack_waiters.append(waiter)  # appended in index order: proposals hold the lock
-        waiter[1].wait(timeout)
-        with node.lock:
-            if waiter in self._ack_waiters:
-                self._ack_waiters.remove(waiter)
-            return self.acknowledged(index) and not node.stopping.is_set()
+            self.forget(waiter)
+            return None if node.stopping.is_set() else self.outcome(waiter)
+
+    def forget(self, waiter: AckWaiter) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+            at = self._waiting_at[waiter.index]
+            at.remove(waiter)
+            if not at:
+                del self._waiting_at[waiter.index]
 
     def release_all(self) -> None:
         """Wake every waiter (the node is stopping)."""
-        for _, event in self._ack_waiters:
-            event.set()
+        for waiter in self._waiters:
+            waiter.event.set()
         self.changed.notify_all()

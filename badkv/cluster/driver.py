@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from badkv.consensus.messages import AppendRequest
+from badkv.consensus.messages import ANSWERS
 from badkv.consensus.ready import Ready
 
 logger = logging.getLogger(__name__)
@@ -35,14 +35,12 @@ class Driver:
         """Do everything the core asks for now; raises Unavailable if the disk failed."""
         node, core = self.node, self.node.core
         outcome = Outcome()
+        leader_before = core.leader
         while core.has_ready():
             ready = core.ready()
-            if ready.reset_state:
-                logger.warning("%s: the leader rewrote applied history; rebuilding state from its log", node.name)
-                node.store.load([], 0, 0)
-                node.take_sync.reset()
-            else:
-                self._persist(ready)
+            for level, text in ready.notes:
+                getattr(logger, level)("%s: %s", node.name, text)
+            self._persist(ready)
             if ready.entries and core.is_leader:
                 outcome.appended = ready.entries[-1]["index"]
             if ready.install is not None:
@@ -50,10 +48,12 @@ class Driver:
                 node.snapshots.request_install(*ready.install)
             node.applier.apply(ready.committed)
             for message in ready.messages:
-                if type(message) is AppendRequest:
-                    node.replicators[message.to].post(message)
-                else:
+                if isinstance(message, ANSWERS):
                     outcome.replies.append(message)
+                else:
+                    node.replicators[message.to].post(message)
+        if core.leader != leader_before:
+            node.leadership.leader_changed(core.leader)
         return outcome
 
     def _persist(self, ready: Ready) -> None:
@@ -62,16 +62,17 @@ class Driver:
         node, core, wal = self.node, self.node.core, self.node.wal
         try:
             if ready.hard_state is not None:
-                if core.is_leader:
-                    logger.warning("%s: a follower is in a newer term; this leader starts term %d",
-                                   node.name, ready.hard_state.term)
                 wal.save_state(ready.hard_state.term, ready.hard_state.voted_for)
             if ready.truncate_from is not None:
                 wal.truncate_from(ready.truncate_from)
+                node.applier.lost_from(ready.truncate_from)
             if ready.entries:
                 wal.append(ready.entries)
                 if not core.is_leader:
                     wal.flush_through(ready.entries[-1]["index"])
+                    # Revisions stay strictly increasing across leaders: should this node lead next,
+                    # it stamps above every entry it holds, applied or not.
+                    node.clock.observe(ready.entries[-1]["revision"])
         except Exception as error:
             if core.is_leader and ready.entries:  # never replicate what is not in our log
                 core.forget_unpersisted(ready.entries[0]["index"], ready.messages)

@@ -1,12 +1,15 @@
 """Relaying a client's request from a follower to the leader, and pulling the leader's take feed.
 
-A forward that fails before it reached the leader is 503 (retry is safe); one
-whose outcome is unknown (a timeout, or a connection the leader's death left
-half-open) is 504, because the leader may have acted on it.
+During an election a request waits (up to ``-leader-wait``) for a leader
+instead of failing, and one that a leader refused without acting on it goes to
+the next leader. A forward that fails before it reached any leader is 503
+(retry is safe); one whose outcome is unknown (a timeout, or a connection the
+leader's death left half-open) is 504, because the leader may have acted on it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from badkv.cluster.transport import PeerClient, TransportError, TransportTimeout
@@ -27,26 +30,42 @@ class Forwarder:
     def leader_peer(self) -> PeerClient | None:
         return self.node.peers.get(self.node.core.leader)
 
-    def forward(self, method: str, path: str, query: bytes, body: bytes, headers: dict, *, leader_wait: float):
-        """Relay a client's request to the leader; returns (status, headers, body).
+    def forward(self, method: str, path: str, query: bytes, body: bytes, headers: dict, *, leader_wait: float,
+                avoid: frozenset = frozenset()):
+        """Relay a client's request to the leader; returns (status, headers, body), or None once this node
+        leads itself (serve the request here).
 
-        ``leader_wait`` is how long the leader may take over the request before it answers."""
+        Waits up to ``-leader-wait`` for a leader other than those in ``avoid``. A leader that refuses the
+        connection, or answers that it no longer leads, did nothing with the request, so the next leader
+        is tried within the same wait. ``leader_wait`` is how long the leader may hold the request."""
         node = self.node
-        leader = self.leader_peer
-        if leader is None:
-            raise Unavailable("no leader is known", retry_after=1)
-        try:
-            response = leader.forward(method, path, query=query, body=body, headers=headers,
-                                      forwarded_by=node.name, timeout=leader_wait + node.config.peer_timeout)
-        except TransportTimeout as error:
-            logger.warning("%s: forwarding %s %s: %s", node.name, method, path, error)
-            raise Timeout("the leader did not answer in time; the outcome is unknown") from None
-        except TransportError as error:
-            logger.warning("%s: forwarding %s %s: %s", node.name, method, path, error)
-            raise Unavailable(f"the leader {node.core.leader} is unreachable", retry_after=1) from None
-        relayed = {k: v for k, v in response.headers.items()
-                   if k.lower() in RELAYED_HEADERS or k.lower().startswith("x-badkv-")}
-        return response.status_code, relayed, response.content
+        deadline = node.monotonic() + node.config.leader_wait
+        tried = set(avoid)
+        while True:
+            leader = node.wait_for_leader(max(0.0, deadline - node.monotonic()), other_than=tried)
+            if leader is None:
+                reason = f"no leader was known within {node.config.leader_wait:g}s"
+                raise Unavailable(reason if tried <= set(avoid) else f"{reason}; tried {', '.join(sorted(tried))}",
+                                  retry_after=1)
+            if leader == node.name:
+                return None
+            try:
+                response = node.peers[leader].forward(method, path, query=query, body=body, headers=headers,
+                                                      forwarded_by=node.name,
+                                                      timeout=leader_wait + node.config.peer_timeout)
+            except TransportTimeout as error:
+                logger.warning("%s: forwarding %s %s: %s", node.name, method, path, error)
+                raise Timeout("the leader did not answer in time; the outcome is unknown") from None
+            except TransportError as error:
+                logger.warning("%s: forwarding %s %s to %s: %s", node.name, method, path, leader, error)
+                tried.add(leader)
+                continue
+            if response.status_code == 503 and _says_not_leader(response.content):
+                tried.add(leader)
+                continue
+            relayed = {k: v for k, v in response.headers.items()
+                       if k.lower() in RELAYED_HEADERS or k.lower().startswith("x-badkv-")}
+            return response.status_code, relayed, response.content
 
     def fetch_leader_take(self, cursor: int, limit: int) -> dict:
         """One page of the leader's take feed (for take sync)."""
@@ -54,3 +73,11 @@ class Forwarder:
         if leader is None:
             raise TransportError("no leader known")
         return leader.take(cursor, limit)
+
+
+def _says_not_leader(body: bytes) -> bool:
+    """Whether a 503 is ``not_leader``: the node did not act on the request, another leader may."""
+    try:
+        return json.loads(body).get("error") == "not_leader"
+    except (ValueError, AttributeError):
+        return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import threading
 import time
 
@@ -19,11 +20,11 @@ from badkv.cluster.applier import Applier
 from badkv.cluster.driver import Driver
 from badkv.cluster.follower import Follower
 from badkv.cluster.forwarder import Forwarder
+from badkv.cluster.leadership import Leadership
 from badkv.cluster.reader import Reader
 from badkv.cluster.replicator import Replicator
 from badkv.cluster.snapshotter import Snapshotter
 from badkv.cluster.take_sync import TakeSync
-from badkv.cluster.terms import starting_term
 from badkv.cluster.transport import PeerClient, TransportError
 from badkv.cluster.writer import Writer
 from badkv.config import Config
@@ -55,10 +56,7 @@ class Node:
         recovered = open_storage(config, self.store, self.clock)
         self.wal = recovered.wal
         self.recovery_seconds = recovered.seconds
-        term = starting_term(config, recovered.term)
-        if term != recovered.term:
-            self.wal.save_state(term, None)
-        self.core = self._build_core(recovered, term)
+        self.core = self._build_core(recovered)
         self.peers = {name: PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2)
                       for name, address in config.peers.items()}
         self.applier, self.driver = Applier(self), Driver(self)
@@ -67,33 +65,47 @@ class Node:
         self.replicators = {name: Replicator(self, name, client) for name, client in self.peers.items()}
         self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take)
         self.snapshots = Snapshotter(self, recovered.base_index)
-        with self.lock:  # the leader's no-op for its term, which the core logged as it started
-            appended = self.driver.run().appended
-        if appended is not None:
-            self.writer.make_durable(appended)
+        self.leadership = Leadership(self)
+        self.advance(lambda: None)  # a cluster of one led at once: its term's no-op goes to disk now
 
-    def _build_core(self, recovered, term: int) -> Core:
+    def _build_core(self, recovered) -> Core:
         log = Log(recovered.base_index, recovered.base_term)
         log.append(recovered.entries)
-        tick_seconds = self.config.heartbeat_interval / TICKS_PER_HEARTBEAT
-        return Core(self.name, [name for name, _ in self.config.cluster], log, term=term,
-                    leader=self.config.leader_name, heartbeat_ticks=TICKS_PER_HEARTBEAT,
-                    isr_ticks=math.ceil(self.config.isr_timeout / tick_seconds - 1e-9),
-                    max_batch_entries=self.config.max_batch_entries, stamp=self.clock.next)
+        config = self.config
+        return Core(self.name, [name for name, _ in config.cluster], log, term=recovered.term,
+                    voted_for=recovered.voted_for, heartbeat_ticks=TICKS_PER_HEARTBEAT,
+                    election_ticks=self.ticks(config.election_timeout), isr_ticks=self.ticks(config.isr_timeout),
+                    max_batch_entries=config.max_batch_entries, stamp=self.clock.next, rng=random.Random())
+
+    @property
+    def tick_seconds(self) -> float:
+        return self.config.heartbeat_interval / TICKS_PER_HEARTBEAT
+
+    def ticks(self, seconds: float) -> int:
+        """``seconds`` in the core's ticks, rounded up."""
+        return math.ceil(seconds / self.tick_seconds - 1e-9)
+
+    def advance(self, change) -> None:
+        """Make a change to the core (``change()`` runs under the node lock), carry out what it asks, and
+        flush the log if that appended to it: how every thread but a writer drives the core."""
+        with self.lock:
+            change()
+            appended = self.driver.run().appended
+            self.applier.progressed()
+        if appended is not None:
+            self.writer.make_durable(appended)
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
         """Start the background threads (in the gunicorn worker, after fork)."""
-        if self.core.is_leader:
-            for peer, replicator in self.replicators.items():
-                self._spawn(f"replicate-{peer}", replicator.loop)
-        else:
-            self._spawn("take-sync", self._sync_loop)
+        for peer, replicator in self.replicators.items():
+            self._spawn(f"send-{peer}", replicator.loop)
         if self.peers:
+            self._spawn("take-sync", self._sync_loop)
             self._spawn("tick", self._tick_loop)
         self._spawn("snapshot", self.snapshots.loop)
-        logger.info("%s: started as %s in a cluster of %d", self.name,
-                    "leader" if self.core.is_leader else "follower", len(self.config.cluster))
+        logger.info("%s: started as %s in term %d in a cluster of %d", self.name, self.core.role.value,
+                    self.core.current_term, len(self.config.cluster))
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=f"{self.name}-{name}", daemon=True)
@@ -119,8 +131,11 @@ class Node:
         self.wal.close()
 
     def _tick_loop(self) -> None:
-        interval = self.config.heartbeat_interval / TICKS_PER_HEARTBEAT
-        while not self.stopping.wait(interval):
+        # Ticks keep to a schedule (a slow tick is not followed by a late one), so time in the core
+        # runs at the wall clock's pace even when the node is busy.
+        next_tick = self.monotonic() + self.tick_seconds
+        while not self.stopping.wait(max(0.0, next_tick - self.monotonic())):
+            next_tick = max(next_tick + self.tick_seconds, self.monotonic())
             try:
                 self.tick()
             except Exception:
@@ -128,13 +143,12 @@ class Node:
 
     def tick(self) -> None:
         """Move the core's time on by one tick (the tick thread calls this; tests may too)."""
-        with self.lock:
-            self.core.tick()
-            self.driver.run()
-            self.applier.progressed()
+        self.advance(self.core.tick)
 
     def _sync_loop(self) -> None:
         while not self.stopping.wait(self.config.sync_interval):
+            if self.core.is_leader:
+                continue  # the leader is the source; only followers pull
             try:
                 applied = self.take_sync.sync_once()
                 if applied:
@@ -154,12 +168,17 @@ class Node:
         """Writes in the log but not yet applied."""
         return len(self.applier.pending)
 
-    def check_serving(self) -> None:
-        """Refuse leader work (503) while the disk has failed or a restarted leader has not caught up."""
-        if self.storage_error is not None:
-            raise Unavailable(f"this node's storage failed: {self.storage_error}", retry_after=5)
-        if self.store.applied_index < self.core.term_start_index:
-            raise Unavailable("the leader is applying its log after a restart", retry_after=1)
+    def wait_until_serving(self, timeout: float) -> None:
+        self.leadership.wait_until_serving(timeout)
+
+    def wait_for_leader(self, timeout: float, *, other_than: set | frozenset = frozenset()) -> str | None:
+        return self.leadership.wait_for_leader(timeout, other_than=other_than)
+
+    def transfer_leadership(self, to: str | None, timeout: float) -> str:
+        return self.leadership.transfer(to, timeout)
+
+    def hand_over_leadership(self) -> None:
+        self.leadership.hand_over()
 
     def storage_failed(self, error: Exception) -> Unavailable:
         """Record that the log failed (this node takes no more writes until restarted); the 503 to raise."""
@@ -183,16 +202,30 @@ class Node:
     def handle_append(self, wire: dict) -> dict:
         return self.follower.handle_append(wire)
 
-    def forward(self, method: str, path: str, query: bytes, body: bytes, headers: dict, *, leader_wait: float):
-        return self.forwarder.forward(method, path, query, body, headers, leader_wait=leader_wait)
+    def handle_vote(self, wire: dict) -> dict:
+        return self.follower.handle_vote(wire)
+
+    def handle_timeout_now(self, wire: dict) -> dict:
+        return self.follower.handle_timeout_now(wire)
+
+    def forward(self, method: str, path: str, query: bytes, body: bytes, headers: dict, *, leader_wait: float,
+                avoid: frozenset = frozenset()):
+        return self.forwarder.forward(method, path, query, body, headers, leader_wait=leader_wait, avoid=avoid)
 
     def backup_stream(self):
         """A consistent snapshot of this node's store as snapshot-file bytes (GET /admin/backup)."""
         return self.snapshots.backup_stream()
 
     @property
-    def leader(self) -> str:
+    def leader(self) -> str | None:
         return self.core.leader
+
+    @property
+    def term(self) -> int:
+        return self.core.current_term
+
+    def seconds_without_leader(self) -> float:
+        return self.leadership.seconds_without_leader()
 
     @property
     def fsyncs(self) -> bool:

@@ -7,7 +7,7 @@ wait until that index is applied here.
 
 from __future__ import annotations
 
-from badkv.errors import NotFound, NotLeader, Timeout, Unavailable
+from badkv.errors import NotFound, Timeout, Unavailable
 from badkv.store import Record
 
 
@@ -23,9 +23,8 @@ class Reader:
         node = self.node
         timeout = node.config.read_timeout if timeout is None else timeout
         if consistency in ("leader", "linearizable"):
-            if not node.core.is_leader:
-                raise NotLeader("this node is not the leader", leader=node.core.leader)
-            node.check_serving()
+            with node.lock:
+                node.wait_until_serving(node.config.leader_wait)
         if consistency == "linearizable":
             self._read_barrier(timeout)
         if min_revision is not None and not node.store.wait_for_revision(min_revision, timeout):
@@ -41,6 +40,8 @@ class Reader:
         node = self.node
         deadline = node.monotonic() + timeout
         with node.lock:
+            if not node.core.is_leader:
+                raise Unavailable("this node stopped leading during the read", retry_after=1)
             read_index, seq = node.core.read_index()
             node.driver.run()  # the round goes out now, not at the next heartbeat
             confirmed = node.applier.changed.wait_for(lambda: node.core.confirmed_by_majority(seq),

@@ -1,36 +1,39 @@
-"""One thread per follower on the leader: carry the core's appends to it and its answers back.
+"""One thread per peer: carry this node's calls to it (appends, votes, TimeoutNow) and the answers back.
 
-The core keeps one append in flight per follower and builds the next when the
-answer arrives, so while a call is on the wire new entries gather into the
-next batch. A failed call is reported to the core as ``Unreachable`` and the
-next one waits a little longer each time (50 ms doubling to 500 ms).
+On the leader, the core keeps one append in flight per follower and builds the
+next when the answer arrives, so while a call is on the wire new entries
+gather into the next batch. A candidate's vote requests go out through the
+same threads, one per peer, so a dead peer delays nobody else. A failed call
+is reported to the core as ``Unreachable``; after a failed append the next
+call waits a little longer each time (50 ms doubling to 500 ms).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 
 from badkv.cluster.transport import PeerClient, TransportError
-from badkv.consensus.messages import AppendRequest, AppendResponse, Unreachable
+from badkv.consensus.messages import AppendRequest, AppendResponse, TimeoutNow, Unreachable, VoteRequest, VoteResponse
 
 logger = logging.getLogger(__name__)
 
 
 class Replicator:
-    """The leader's link to follower ``peer``."""
+    """This node's link to peer ``peer``."""
 
     def __init__(self, node, peer: str, client: PeerClient):
         self.node = node
         self.peer = peer
         self.client = client
         self.wakeup = threading.Event()
-        self.outbox: AppendRequest | None = None  # guarded by the node lock
+        self.outbox: collections.deque = collections.deque()  # guarded by the node lock
         self.last_ack_at = node.monotonic()  # when the follower last took an append (for /admin/members)
 
-    def post(self, message: AppendRequest) -> None:
-        """Hand over the core's next append for this follower (node lock held)."""
-        self.outbox = message
+    def post(self, message) -> None:
+        """Hand over the core's next call for this peer (node lock held)."""
+        self.outbox.append(message)
         self.wakeup.set()
 
     def loop(self) -> None:
@@ -39,33 +42,42 @@ class Replicator:
             try:
                 self.wakeup.wait(node.config.heartbeat_interval)
                 self.wakeup.clear()
-                with node.lock:
-                    message, self.outbox = self.outbox, None
-                if message is not None and not node.stopping.is_set():
+                while not node.stopping.is_set():
+                    with node.lock:
+                        if not self.outbox:
+                            break
+                        message = self.outbox.popleft()
                     self._send(message)
             except Exception:
-                logger.exception("%s: replicator for %s failed; going on", node.name, self.peer)
+                logger.exception("%s: sending to %s failed; going on", node.name, self.peer)
                 node.stopping.wait(0.1)
 
-    def _send(self, message: AppendRequest) -> None:
+    def _send(self, message) -> None:
         node = self.node
         try:
-            wire = self.client.append(message.to_wire())
+            answer = self._call(message)
         except TransportError as error:
-            logger.debug("%s: append to %s failed: %s", node.name, self.peer, error)
-            with node.lock:
-                node.core.step(Unreachable(self.peer))
-                node.driver.run()
-                node.applier.progressed()
-                failures = node.core.progress[self.peer].failures
-            node.stopping.wait(min(0.05 * 2 ** min(failures, 4), 0.5))
+            logger.debug("%s: %s to %s failed: %s", node.name, type(message).__name__, self.peer, error)
+            node.advance(lambda: node.core.step(Unreachable(self.peer, message)))
+            if isinstance(message, AppendRequest):
+                progress = node.core.progress.get(self.peer)
+                failures = progress.failures if progress is not None else 1
+                node.stopping.wait(min(0.05 * 2 ** min(failures, 4), 0.5))
             return
-        response = AppendResponse.from_wire(wire, sender=self.peer, reply_to=message)
-        with node.lock:
+        if answer is not None:
+            node.advance(lambda: node.core.step(answer))
+
+    def _call(self, message):
+        """Make the call; the answer as a message for the core (None for TimeoutNow)."""
+        if isinstance(message, AppendRequest):
+            wire = self.client.append(message.to_wire())
+            response = AppendResponse.from_wire(wire, sender=self.peer, reply_to=message)
             if response.success:
-                self.last_ack_at = node.monotonic()
-            node.core.step(response)
-            appended = node.driver.run().appended
-            node.applier.progressed()
-        if appended is not None:  # the core started a term and logged its no-op
-            node.writer.make_durable(appended)
+                self.last_ack_at = self.node.monotonic()
+            return response
+        if isinstance(message, VoteRequest):
+            return VoteResponse.from_wire(self.client.vote(message.to_wire()), sender=self.peer, reply_to=message)
+        if isinstance(message, TimeoutNow):
+            self.client.timeout_now(message.to_wire())
+            return None
+        raise TypeError(f"cannot send {type(message).__name__}")

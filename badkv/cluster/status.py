@@ -12,8 +12,11 @@ def members(node) -> list[dict]:
     leader_contact = node.follower.last_leader_contact
     members = []
     for name, address in node.config.cluster:
-        entry = {"name": name, "address": address, "role": "leader" if name == node.core.leader else "follower",
-                 "self": name == node.name}
+        if name == node.name:
+            role = node.core.role.value
+        else:
+            role = "leader" if name == node.core.leader else "follower"
+        entry = {"name": name, "address": address, "role": role, "voter": True, "self": name == node.name}
         progress = node.core.progress.get(name) if node.is_leader else None
         if name == node.name:
             entry.update(reachable=True, in_sync=True, last_contact_ms=0, match_index=node.core.log.last_index,
@@ -38,11 +41,15 @@ def readiness(node) -> tuple[bool, str]:
     if node.storage_error is not None:
         return False, f"storage failed: {node.storage_error}"
     leader = node.core.leader
+    if leader is None:
+        return False, f"no leader is known (term {node.core.current_term}, {node.core.role.value})"
     if node.is_leader:
         if not node.core.has_quorum():
             return False, "the leader has no quorum"
         if node.store.applied_index < node.core.term_start_index:
-            return False, "the leader is applying its log after a restart"
+            return False, "the leader is applying its log at the start of its term"
+        if node.core.transferring:
+            return False, f"the leader is handing over to {node.core.transfer_target}"
         return True, "leader"
     contact = node.follower.last_leader_contact
     if contact is None:
@@ -57,8 +64,11 @@ def readiness(node) -> tuple[bool, str]:
 def stats(node) -> dict:
     """What /admin/stats shows: role, positions, store sizes, sync and storage counters."""
     store = node.store.stats()
-    return {"node": node.name, "version": __version__, "role": "leader" if node.is_leader else "follower",
-            "term": node.core.current_term, "leader": node.core.leader, "cluster_size": len(node.config.cluster),
+    core = node.core
+    return {"node": node.name, "version": __version__, "role": core.role.value, "term": core.current_term,
+            "leader": core.leader, "voted_for": core.voted_for, **core.counters,
+            "seconds_without_leader": round(node.seconds_without_leader(), 3),
+            "cluster_size": len(node.config.cluster),
             "acks": node.config.acks, "commit_index": node.core.commit_index,
             "last_index": node.core.log.last_index, "applied_index": store.pop("applied_index"),
             "applied_revision": store.pop("applied_revision"), **store,

@@ -116,6 +116,12 @@ class PeerClient:
     def append(self, request: dict) -> dict:
         return self.call("/cluster/v1/append", request)
 
+    def vote(self, request: dict) -> dict:
+        return self.call("/cluster/v1/vote", request)
+
+    def timeout_now(self, request: dict) -> dict:
+        return self.call("/cluster/v1/timeout-now", request)
+
     def take(self, cursor: int, limit: int) -> dict:
         """One page of the other node's take, JSON decoded."""
         try:

@@ -4,7 +4,9 @@ A write is judged against applied state only: checked against a write still
 in flight, a 412 could be answered for a value every read still shows (found
 by the fault soak), so a write to a key with a write in flight waits for that
 one to apply first. It is acknowledged by the rule of ``-acks``: once every
-in-sync member applied it (``all``) or once it committed (``majority``).
+in-sync member applied it (``all``) or once it committed (``majority``). If
+the leader is deposed meanwhile, the write is acknowledged once it applies
+here, refused (503) once another entry takes its place, else 504.
 """
 
 from __future__ import annotations
@@ -23,18 +25,9 @@ class Writer:
               if_match: int | None, if_none_match: bool) -> Record:
         """Validate, stamp, replicate and apply one put or delete; return the stored record."""
         node = self.node
-        if not node.core.is_leader:
-            raise NotLeader("this node is not the leader", leader=node.core.leader)
-        node.check_serving()
         key = (tenant, name)
         with node.lock:
-            # A cluster of one has nobody to evict and is its own quorum.
-            if node.peers and not node.core.has_quorum():
-                raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
-            if key in node.applier.pending and not node.applier.changed.wait_for(
-                    lambda: key not in node.applier.pending or node.stopping.is_set(),
-                    timeout=node.config.write_timeout):
-                raise Unavailable("an earlier write to this key is still being replicated", retry_after=1)
+            self._admit(key)
             current = node.store.get(tenant, name)
             revision = node.clock.next()
             timestamp = revision if timestamp is None else timestamp
@@ -44,25 +37,45 @@ class Writer:
             entry = node.core.propose({"op": op, "tenant": tenant, "name": name, "value": value,
                                        "timestamp": timestamp, "revision": revision})
             node.applier.pending[key] = record
+            waiter = node.applier.expect(entry["index"], revision)
             try:
                 appended = node.driver.run().appended
             except Unavailable:
+                node.applier.forget(waiter)
                 if node.applier.pending.get(key) is record:
                     del node.applier.pending[key]
                 raise
             node.applier.progressed()
-            acknowledged = node.applier.acknowledged(entry["index"])  # a single node in memory is done
-        if not acknowledged:
-            self._wait_acknowledged(appended or entry["index"], entry["index"], revision)
-        return record
-
-    def _wait_acknowledged(self, flush_through: int, index: int, revision: int) -> None:
-        """Make the log durable here, then wait until the ack rule holds for ``index`` (or time out: 504)."""
-        node = self.node
-        self.make_durable(flush_through)
-        if not node.applier.wait_acknowledged(index, node.config.write_timeout):
+            outcome = node.applier.outcome(waiter)  # a single node in memory is done already
+        if outcome is None:
+            try:
+                self.make_durable(appended or entry["index"])
+                outcome = node.applier.wait(waiter, node.config.write_timeout)
+            finally:
+                with node.lock:
+                    node.applier.forget(waiter)
+        if outcome is False:
+            raise Unavailable("the leader changed before the write was committed; it did not take effect",
+                              retry_after=1)
+        if outcome is None:
             raise Timeout("the write was not acknowledged in time; it may or may not take effect",
                           revision=revision)
+        return record
+
+    def _admit(self, key) -> None:
+        """(Lock held.) Wait until this node can take the write: it leads with current state, a quorum
+        answers it, and no earlier write to the key is in flight; raise the error to answer if not."""
+        node = self.node
+        node.wait_until_serving(node.config.leader_wait)
+        # A cluster of one has nobody to evict and is its own quorum.
+        if node.peers and not node.core.has_quorum():
+            raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
+        if key in node.applier.pending and not node.applier.changed.wait_for(
+                lambda: key not in node.applier.pending or node.stopping.is_set(),
+                timeout=node.config.write_timeout):
+            raise Unavailable("an earlier write to this key is still being replicated", retry_after=1)
+        if not node.core.is_leader or node.core.transferring:
+            raise NotLeader("this node stopped leading while the write waited", leader=node.core.leader)
 
     def make_durable(self, index: int) -> None:
         """Group commit (lock not held): fsync the leader's log through ``index``, then count it.

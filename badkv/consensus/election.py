@@ -165,11 +165,16 @@ class ElectionRules:
         return target
 
     def _continue_transfer(self) -> None:
-        """Bring the target up to date, then tell it to campaign (once)."""
+        """Bring the target up to date, then tell it to campaign (once).
+
+        It waits, too, until every entry of this leader is committed and applied by every in-sync
+        follower: proposals stop during a transfer, so this takes a round trip or two, and no write in
+        flight is left on a leader that is about to step down (and, on SIGTERM, stop)."""
         target = self.transfer_target
         if target is None or self._timeout_now_sent:
             return
-        if self.progress[target].match_index >= self.log.last_index:
+        last = self.log.last_index
+        if self.progress[target].match_index >= last and self.acknowledged_index(self.applied_index, "all") >= last:
             self._messages.append(TimeoutNow(self.current_term, self.name, to=target))
             self._timeout_now_sent = True
         else:

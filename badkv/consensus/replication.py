@@ -72,7 +72,7 @@ class ReplicationRules:
         if not progress.in_sync and progress.match_index >= self.commit_index:
             progress.in_sync = True
         self._advance_commit()
-        if self.transfer_target == response.sender:
+        if self.transfer_target is not None:
             self._continue_transfer()
 
     def _handle_unreachable(self, report: Unreachable) -> None:

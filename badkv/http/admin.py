@@ -1,10 +1,12 @@
-"""The ``/admin`` blueprint: stats, metrics, members, health and readiness."""
+"""The ``/admin`` blueprint: stats, metrics, members, health, readiness, backups and leadership transfer."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from badkv.cluster import status
+from badkv.cluster.transport import FORWARDED_BY
+from badkv.errors import BadRequest, NotLeader
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -47,4 +49,30 @@ def ready():
     is_ready, reason = status.readiness(_node())
     response = jsonify({"ready": is_ready, "reason": reason, "node": _node().name})
     response.status_code = 200 if is_ready else 503
+    return response
+
+
+@bp.post("/transfer-leader")
+def transfer_leader():
+    """Move leadership to ``{"to": name}`` (or the most caught-up follower with ``null`` or no body);
+    202 once it moved. Sent to a follower, it is relayed to the leader."""
+    node = _node()
+    body = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(body, dict) or not isinstance(body.get("to"), (str, type(None))):
+        raise BadRequest('the body must be {"to": "<member name>"} or {"to": null}')
+    target = body.get("to")
+    if target is not None and target not in dict(node.config.cluster):
+        raise BadRequest(f"{target} is not a member of this cluster")
+    wait = 2 * node.config.election_timeout
+    if not node.is_leader:
+        if request.headers.get(FORWARDED_BY):
+            raise NotLeader("this node is not the leader; the request was already forwarded once", leader=node.leader)
+        relayed = node.forward("POST", request.path, b"", request.get_data(), {"Content-Type": "application/json"},
+                               leader_wait=wait)
+        if relayed is not None:
+            status_code, headers, content = relayed
+            return Response(content, status=status_code, headers=headers)
+    leader = node.transfer_leadership(target, timeout=wait)
+    response = jsonify({"leader": leader, "term": node.term})
+    response.status_code = 202
     return response

@@ -128,19 +128,33 @@ def _read_value(environ, limit: int) -> bytes:
     return value
 
 
-def _forward_to_leader(node, body: bytes, leader_wait: float) -> Response:
-    """Relay this request to the leader, once: a request already forwarded is never passed on.
+def _at_the_leader(node, body: bytes, leader_wait: float, serve_here):
+    """Serve this request where the leader is: here (``serve_here()``), or relayed to it, once.
 
-    ``leader_wait`` is how long the leader itself may hold the request (a write's replication,
-    a read's ``timeout``); the follower waits that long plus one peer timeout for its answer."""
-    if request.headers.get(FORWARDED_BY):
-        raise NotLeader("this node is not the leader; the request was already forwarded once",
-                        leader=node.leader)
-    headers = {k: v for k, v in request.headers.items()
-               if k.lower() in ("content-type", "if-match", "if-none-match")}
-    status, relayed, body = node.forward(request.method, request.path, request.query_string, body, headers,
-                                         leader_wait=leader_wait)
-    return Response(body, status=status, headers=relayed)
+    A request already forwarded to this node is never passed on (503 ``not_leader``), so there are no
+    loops. If this node stops leading while it serves the request (NotLeader), the request goes on to
+    whoever leads next. ``leader_wait`` is how long the leader itself may hold the request (a write's
+    replication, a read's ``timeout``); the follower waits that long plus one peer timeout."""
+    avoid = frozenset()
+    for _ in range(2):
+        if avoid or not node.is_leader:
+            if request.headers.get(FORWARDED_BY):
+                raise NotLeader("this node is not the leader; the request was already forwarded once",
+                                leader=node.leader)
+            headers = {k: v for k, v in request.headers.items()
+                       if k.lower() in ("content-type", "if-match", "if-none-match")}
+            relayed = node.forward(request.method, request.path, request.query_string, body, headers,
+                                   leader_wait=leader_wait + node.config.leader_wait, avoid=avoid)
+            if relayed is not None:
+                status, relayed_headers, relayed_body = relayed
+                return Response(relayed_body, status=status, headers=relayed_headers)
+        try:
+            return serve_here()
+        except NotLeader:
+            if request.headers.get(FORWARDED_BY):
+                raise
+            avoid = frozenset({node.name})
+    raise NotLeader("leadership moved while the request was served; try again", leader=node.leader)
 
 
 @bp.get("/keys/<tenant>/<name>")
@@ -154,12 +168,15 @@ def get_key(tenant: str, name: str):
         raise InvalidParameter("consistency must be one of local, leader, linearizable")
     min_revision = _query_int(args, "min_revision", None, 0, MAX_TIMESTAMP - 1)
     timeout = _read_timeout(args, node.config.max_read_timeout)
-    if consistency != "local" and not node.is_leader:
-        leader_wait = node.config.read_timeout if timeout is None else timeout
-        return _forward_to_leader(node, b"", leader_wait=leader_wait)
-    record = node.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
-    return Response(record.value, status=200, content_type="application/octet-stream",
-                    headers=record_headers(record))
+    def read_here():
+        record = node.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
+        return Response(record.value, status=200, content_type="application/octet-stream",
+                        headers=record_headers(record))
+
+    if consistency == "local":
+        return read_here()
+    leader_wait = node.config.read_timeout if timeout is None else timeout
+    return _at_the_leader(node, b"", leader_wait, read_here)
 
 
 @bp.post("/keys/<tenant>/<name>", defaults={"timestamp": None})
@@ -183,11 +200,18 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     body = _read_value(environ, node.config.max_value_size)  # a delete's body too: the limit holds for it
     if_match = _if_match(environ.get("HTTP_IF_MATCH"))
     if_none_match = _if_none_match(environ.get("HTTP_IF_NONE_MATCH"))
-    if not node.is_leader:
-        return _forward_to_leader(node, body, leader_wait=node.config.write_timeout)
-    record = node.write(op, tenant, name, body if op == "put" else b"", timestamp, if_match, if_none_match)
-    return Response(write_answer(tenant, name, record), status=202, content_type="application/json",
-                    headers=record_headers(record))
+    def write_here():
+        record = node.write(op, tenant, name, body if op == "put" else b"", timestamp, if_match, if_none_match)
+        return Response(write_answer(tenant, name, record), status=202, content_type="application/json",
+                        headers=record_headers(record))
+
+    if node.is_leader:  # the common case first: no closure call overhead beyond one
+        try:
+            return write_here()
+        except NotLeader:
+            if request.headers.get(FORWARDED_BY):
+                raise
+    return _at_the_leader(node, body, node.config.write_timeout, write_here)
 
 
 @bp.get("/take/<timestamp>")

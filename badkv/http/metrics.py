@@ -9,7 +9,7 @@ import time
 
 from flask import Flask
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from badkv.cluster import status
 
@@ -34,6 +34,14 @@ class NodeCollector:
             yield GaugeMetricFamily(f"badkv_{name}", help_text, value=stats[name])
         leader = GaugeMetricFamily("badkv_is_leader", "1 on the leader", value=int(stats["role"] == "leader"))
         yield leader
+        for name, help_text in (("elections_started", "Elections this node stood in (after a won pre-vote)"),
+                                ("elections_won", "Elections this node won"),
+                                ("pre_votes_started", "Pre-vote rounds this node started"),
+                                ("pre_votes_refused", "Pre-votes this node refused another node"),
+                                ("leader_changes", "Times this node saw a new leader")):
+            yield CounterMetricFamily(f"badkv_{name}", help_text, value=stats[name])
+        yield CounterMetricFamily("badkv_seconds_without_leader", "Seconds this node knew no leader",
+                                  value=stats["seconds_without_leader"])
         per_tenant = GaugeMetricFamily("badkv_tenant_bytes", "Bytes of live values per tenant", labels=["tenant"])
         for tenant, size in stats["tenant_bytes"].items():
             per_tenant.add_metric([tenant], size)

@@ -10,6 +10,8 @@ from badkv.cluster.transport import MSGPACK, decode_body, encode_body
 bp = Blueprint("peer", __name__, url_prefix="/cluster/v1")
 
 APPEND_FIELDS = ("term", "leader", "prev_index", "prev_term", "entries", "leader_commit", "seq")
+VOTE_FIELDS = ("term", "candidate", "last_index", "last_term")
+TIMEOUT_NOW_FIELDS = ("term", "leader")
 
 
 def _message(required: tuple[str, ...]) -> dict:
@@ -30,6 +32,20 @@ def _reply(message: dict) -> Response:
     return Response(body, status=200, headers=headers)
 
 
+def _node():
+    return current_app.extensions["badkv_node"]
+
+
 @bp.post("/append")
 def append():
-    return _reply(current_app.extensions["badkv_node"].handle_append(_message(APPEND_FIELDS)))
+    return _reply(_node().handle_append(_message(APPEND_FIELDS)))
+
+
+@bp.post("/vote")
+def vote():
+    return _reply(_node().handle_vote(_message(VOTE_FIELDS)))
+
+
+@bp.post("/timeout-now")
+def timeout_now():
+    return _reply(_node().handle_timeout_now(_message(TIMEOUT_NOW_FIELDS)))

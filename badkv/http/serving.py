@@ -14,8 +14,9 @@ from gunicorn.app.base import BaseApplication
 
 from badkv.config import Config
 
-# Long enough for in-flight requests to finish, short enough that SIGTERM ends the node in ~2 s.
-GRACEFUL_TIMEOUT = 2
+# Long enough for a leader to hand over (at most two election timeouts) and for in-flight requests to
+# finish; SIGTERM normally ends a node well within it.
+GRACEFUL_TIMEOUT = 4
 KEEPALIVE = 5
 
 

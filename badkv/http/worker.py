@@ -10,13 +10,19 @@ peeks at the first bytes of a connection's first request (without consuming
 them) and serves every request of a connection that opened with
 ``POST /cluster/`` from that pool. Peers keep separate connections for these
 calls (see cluster/transport.py), so deciding once per connection costs one peek per
-connection, not per request. Everything else is gunicorn's gthread worker.
+connection, not per request.
+
+On SIGTERM a leader first hands leadership to its most caught-up follower and
+only then stops serving, so a rolling restart never waits for an election
+timeout. Everything else is gunicorn's gthread worker.
 """
 
 from __future__ import annotations
 
+import logging
 import selectors
 import socket
+import threading
 import time
 from concurrent import futures
 from functools import partial
@@ -25,6 +31,8 @@ from gunicorn.workers.gthread import ThreadWorker
 
 PEER_REQUEST_PREFIX = b"POST /cluster/"
 PEER_THREADS = 4
+
+logger = logging.getLogger(__name__)
 
 
 class PeerAwareThreadWorker(ThreadWorker):
@@ -65,6 +73,26 @@ class PeerAwareThreadWorker(ThreadWorker):
         conn.timeout = time.monotonic() + max(self.cfg.keepalive, 1)
         self.pending_conns.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
+
+    def handle_exit(self, sig, frame):
+        """SIGTERM: a leader hands over first (in a thread: this is the event loop's thread), then stops."""
+        node = getattr(self.wsgi, "extensions", {}).get("badkv_node")
+        if getattr(self, "badkv_handing_over", False):
+            return  # (the master passes SIGTERM on too): the hand-over ends in the real exit
+        if self.alive and node is not None and node.is_leader:
+            self.badkv_handing_over = True
+            threading.Thread(target=self._hand_over_then_exit, args=(node, sig, frame), name="hand-over",
+                             daemon=True).start()
+            return
+        super().handle_exit(sig, frame)
+
+    def _hand_over_then_exit(self, node, sig, frame) -> None:
+        try:
+            node.hand_over_leadership()
+        except Exception:
+            logger.exception("%s: handing leadership over failed; stopping anyway", node.name)
+        finally:
+            self.method_queue.defer(super(PeerAwareThreadWorker, self).handle_exit, sig, frame)
 
     def handle_quit(self, sig, frame):
         self.peer_pool.shutdown(wait=False)

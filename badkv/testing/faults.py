@@ -33,11 +33,15 @@ NODE_ARGS = ["-isr-timeout", "1", "-heartbeat-interval", "0.1", "-write-timeout"
 
 @dataclass
 class Fault:
-    """Inject and heal one fault on a running cluster."""
+    """Inject and heal one fault on a running cluster. ``inject`` returns the nodes it struck, and
+    ``heal`` gets them back: the leader may have changed by then. ``leader`` says whether the fault
+    strikes the leader, so the cluster must elect another to go on writing."""
 
     name: str
-    inject: Callable[["Harness"], None]
-    heal: Callable[["Harness"], None]
+    inject: Callable[["Harness"], list]
+    heal: Callable[["Harness", list], None]
+    size: int = 3
+    leader: bool = False
 
 
 @dataclass
@@ -115,18 +119,55 @@ class Harness:
 
 
 def _kill(which: str) -> Fault:
-    return Fault(f"kill-{which}", lambda h: getattr(h, which).kill(), lambda h: h.restart_stopped())
+    def inject(harness: "Harness") -> list:
+        node = getattr(harness, which)
+        node.kill()
+        return [node]
+    return Fault(f"kill-{which}", inject, lambda h, struck: h.restart_stopped(), leader=which == "leader")
+
+
+def _pause_leader(harness: "Harness") -> list:
+    node = harness.leader
+    node.pause()
+    return [node]
+
+
+def _isolate(which: str):
+    def inject(harness: "Harness") -> list:
+        node = getattr(harness, which)
+        harness.proxy.isolate(node.name)
+        return [node]
+    return inject
+
+
+def _drop_leader_to_follower(harness: "Harness") -> list:
+    leader, follower = harness.leader, harness.follower
+    harness.proxy.drop_one_way(leader.name, follower.name)
+    return [leader, follower]
+
+
+def _kill_two(harness: "Harness") -> list:
+    """Of five: the leader and one follower."""
+    struck = [harness.leader, harness.follower]
+    for node in struck:
+        node.kill()
+    return struck
+
+
+def _heal_network(harness: "Harness", struck: list) -> None:
+    harness.proxy.heal()
 
 
 FAULTS: dict[str, Fault] = {
     "kill-leader": _kill("leader"),
     "kill-follower": _kill("follower"),
-    "pause-leader": Fault("pause-leader", lambda h: h.leader.pause(), lambda h: h.leader.resume()),
-    "blackhole-leader": Fault("blackhole-leader", lambda h: h.proxy.isolate("n1"), lambda h: h.proxy.heal()),
-    "blackhole-follower": Fault("blackhole-follower", lambda h: h.proxy.isolate("n2"), lambda h: h.proxy.heal()),
-    "drop-leader-to-follower": Fault("drop-leader-to-follower", lambda h: h.proxy.drop_one_way("n1", "n2"),
-                                     lambda h: h.proxy.heal()),
-    "delay-all": Fault("delay-all", lambda h: h.proxy.delay_all(0.1, 0.05), lambda h: h.proxy.heal()),
+    "pause-leader": Fault("pause-leader", _pause_leader, lambda h, struck: struck[0].resume(), leader=True),
+    "blackhole-leader": Fault("blackhole-leader", _isolate("leader"), _heal_network, leader=True),
+    "blackhole-follower": Fault("blackhole-follower", _isolate("follower"), _heal_network),
+    "drop-leader-to-follower": Fault("drop-leader-to-follower", _drop_leader_to_follower, _heal_network),
+    "delay-all": Fault("delay-all", lambda h: h.proxy.delay_all(0.1, 0.05) or [], _heal_network),
+    "kill-two-of-five": Fault("kill-two-of-five", _kill_two, lambda h, struck: h.restart_stopped(), size=5,
+                              leader=True),
 }
 
 
@@ -172,17 +213,17 @@ def run_scenario(scenario: str, seed: int, workdir: Path, *, duration: float = 8
                  check_deadline: float = 60.0) -> ScenarioResult:
     """Run one scenario end to end and judge it; artifacts are kept when it fails."""
     fault = FAULTS[scenario]
-    harness = Harness(workdir, durable=durable).start()
+    harness = Harness(workdir, size=fault.size, durable=durable).start()
     endpoints = {name: node.url for name, node in harness.cluster.nodes.items()}
     workload = Workload(endpoints, seed=seed)
     try:
         runner = workload.start(duration)
         time.sleep(fault_at)
         fault_moment = time.monotonic()
-        fault.inject(harness)
+        struck = fault.inject(harness)
         time.sleep(fault_for)
         heal_moment = time.monotonic()
-        fault.heal(harness)
+        fault.heal(harness, struck)
         runner.join(duration + 30)
         history = sorted(workload.history, key=lambda op: op.call)
         converged = wait_converged(endpoints, timeout=5.0)

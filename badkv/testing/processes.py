@@ -159,11 +159,38 @@ class LocalCluster:
 
     @property
     def leader(self) -> NodeProcess:
-        return self.nodes[self.names[0]]
+        """The running node that leads the highest term, waiting (up to 10 s) for the cluster to have one."""
+        return self.wait_for_leader()
 
     @property
     def followers(self) -> list[NodeProcess]:
-        return [self.nodes[name] for name in self.names[1:]]
+        """The running nodes other than the leader, in cluster order."""
+        leader = self.leader
+        return [node for node in self.nodes.values() if node is not leader and node.running]
+
+    def wait_for_leader(self, timeout: float = 10.0, *, other_than: tuple[str, ...] = ()) -> NodeProcess:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self._leaders()
+            found = [(term, name) for term, name in found if name not in other_than]
+            if found:
+                return self.nodes[max(found)[1]]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no leader among {self.names} after {timeout}s")
+            time.sleep(0.05)
+
+    def _leaders(self) -> list[tuple[int, str]]:
+        leaders = []
+        for name, node in self.nodes.items():
+            if not node.running:
+                continue
+            try:
+                stats = requests.get(node.url + "/admin/stats", timeout=0.5).json()
+            except (requests.RequestException, ValueError):
+                continue
+            if stats.get("role") == "leader":
+                leaders.append((stats["term"], name))
+        return leaders
 
     def start(self, timeout: float = 20.0) -> "LocalCluster":
         for node in self.nodes.values():

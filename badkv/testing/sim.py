@@ -53,7 +53,6 @@ class Envelope:
     to: str
     answer_lost: bool = False  # the call this request belongs to already failed at the caller
 
-
 class SimNode:
     """One node: a core, its disk, and the entries it applied, in order."""
 
@@ -93,7 +92,6 @@ class SimNetwork:
         return SimNode(name, self.names, self.disks[name], self.settings, lambda: next(self.revisions),
                        random.Random(self.rng.random()))
 
-    # ---- looking -----------------------------------------------------------------------
     @property
     def leader(self) -> SimNode | None:
         """The up node that leads the highest term, if any."""
@@ -106,7 +104,6 @@ class SimNetwork:
     def values(self, name: str) -> list:
         return [entry.get("value") for entry in self.core(name).log.entries if entry["op"] != "noop"]
 
-    # ---- doing -------------------------------------------------------------------------
     def propose(self, value: str) -> int | None:
         """A client's write at the leader; returns its index, or None while there is none."""
         node = self.leader
@@ -130,8 +127,7 @@ class SimNetwork:
             self._process(node)
 
     def transfer(self, target: str | None = None) -> None:
-        node = self.leader
-        if node is not None and not node.core.transferring and len(self.names) > 1 and target != node.name:
+        if (node := self.leader) and not node.core.transferring and len(self.names) > 1 and target != node.name:
             node.core.transfer_leadership(target)
             self._process(node)
 
@@ -204,8 +200,7 @@ class SimNetwork:
         for _ in range(rounds):
             for name in self.names:
                 self.fsync(name)
-            for _ in range(len(self.in_flight)):  # (a call to a down node fails and is sent again: not forever)
-                self.deliver(0)
+            self.drain(len(self.in_flight))  # (a call to a down node fails and is sent again: not forever)
             if self.converged():
                 return True
             self.tick()

@@ -143,7 +143,7 @@ def test_leadership_moves_to_the_named_follower_in_one_term():
     assert network.settle()
     network.propose("a")
     network.transfer("n3")
-    assert network.settle()
+    run(network, 3)
     assert network.leader.name == "n3" and network.leader.core.current_term == 2
     assert network.values("n3") == ["a"]
 
@@ -161,6 +161,18 @@ def test_a_transfer_catches_a_lagging_target_up_before_it_hands_over():
     assert not any(isinstance(e.message, TimeoutNow) for e in network.in_flight), "not before n3 caught up"
     run(network, 5)
     assert network.leader.name == "n3" and network.values("n3") == ["a", "b", "c"]
+
+
+def test_a_transfer_waits_until_every_write_in_flight_is_acknowledged():
+    network = SimNetwork(3, leader_syncs_at_once=True)
+    assert network.settle()
+    network.propose("a")
+    network.core("n1").transfer_leadership("n2")
+    network.drain(2)  # the appends carrying "a" arrive; n2 is caught up, but "a" is not yet applied everywhere
+    assert not any(isinstance(e.message, TimeoutNow) for e in network.in_flight)
+    assert network.propose("b") is None, "no proposals while leadership moves"
+    run(network, 3)
+    assert network.leader.name == "n2" and network.values("n2") == ["a"]
 
 
 def test_a_transfer_to_a_dead_follower_gives_up_after_an_election_timeout_and_the_leader_stays():

@@ -1,13 +1,17 @@
-"""Tests for badkv/admin.py: stats, metrics, members, health and readiness."""
+"""Tests for badkv/http/admin.py: stats, metrics, members, health and readiness."""
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import badkv
+from badkv.testing.drive import hear_from
 
 FOLLOWER = {"name": "n2", "cluster": "n1=127.0.0.1:1,n2=127.0.0.1:2,n3=127.0.0.1:3"}
 KEY_ROUTE = "/api/v1/keys/<tenant>/<name>"
-STATS_FIELDS = {"node": str, "version": str, "role": str, "term": int, "leader": str, "commit_index": int,
+STATS_FIELDS = {"node": str, "version": str, "role": str, "term": int, "leader": (str, type(None)),
+                "voted_for": (str, type(None)), "elections_started": int, "elections_won": int,
+                "pre_votes_refused": int, "leader_changes": int, "seconds_without_leader": (int, float),
+                "commit_index": int,
                 "applied_index": int, "applied_revision": int, "keys": int, "tombstones": int, "bytes": int,
                 "tenant_bytes": dict, "requests": dict, "uptime_seconds": (int, float)}
 
@@ -66,9 +70,12 @@ def test_stats_count_requests_by_status(client):
 
 
 @pytest.mark.parametrize("config_values", [FOLLOWER])
-def test_stats_on_a_follower(client, config_values):
+def test_stats_on_a_follower(app, client, config_values):
     body = stats(client)
-    assert (body["node"], body["role"], body["leader"]) == ("n2", "follower", "n1")
+    assert (body["node"], body["role"], body["leader"], body["term"]) == ("n2", "follower", None, 0)
+    hear_from(app.extensions["badkv_node"], "n1", term=3)
+    body = stats(client)
+    assert (body["role"], body["leader"], body["term"], body["leader_changes"]) == ("follower", "n1", 3, 1)
 
 
 def test_metrics_count_requests_by_route_method_and_status(client):
@@ -124,11 +131,14 @@ def test_members_of_a_single_node(client, config):
 
 
 @pytest.mark.parametrize("config_values", [FOLLOWER])
-def test_members_on_a_follower_list_the_whole_cluster(client, config_values):
+def test_members_on_a_follower_list_the_whole_cluster(app, client, config_values):
     members = client.get("/admin/members").get_json()
-    assert [(m["name"], m["role"], m["self"]) for m in members] == [
-        ("n1", "leader", False), ("n2", "follower", True), ("n3", "follower", False)]
+    assert [(m["name"], m["role"], m["self"], m["voter"]) for m in members] == [
+        ("n1", "follower", False, True), ("n2", "follower", True, True), ("n3", "follower", False, True)]
     assert members[0]["reachable"] is None  # never heard from
+    hear_from(app.extensions["badkv_node"], "n1")
+    members = client.get("/admin/members").get_json()
+    assert [m["role"] for m in members] == ["leader", "follower", "follower"] and members[0]["reachable"]
 
 
 def test_health_is_200(client):
@@ -149,5 +159,5 @@ def test_follower_that_never_heard_from_its_leader_is_not_ready(client, config_v
     assert response.status_code == 503
     body = response.get_json()
     assert body["ready"] is False
-    assert "n1" in body["reason"]
+    assert "no leader is known" in body["reason"]
     assert client.get("/admin/health").status_code == 200

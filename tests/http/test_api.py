@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 from badkv.app import create_app
 from badkv.cluster.node import Node
 from badkv.config import Config
-from badkv.consensus.messages import AppendResponse
+from badkv.testing.drive import answer_appends, elect, hear_from
 
 MAX_TIMESTAMP = 2 ** 63
 FOLLOWER = {"name": "n2", "cluster": "n1=127.0.0.1:1,n2=127.0.0.1:2,n3=127.0.0.1:3",
-            "peer_timeout": 0.5, "write_timeout": 0.5}
+            "peer_timeout": 0.5, "write_timeout": 0.5, "leader_wait": 0.3}
 LONELY_LEADER = {"name": "n1", "cluster": "n1=127.0.0.1:1,n2=127.0.0.1:2,n3=127.0.0.1:3",
-                 "heartbeat_interval": 0.01, "isr_timeout": 0.05, "write_timeout": 0.05}
+                 "heartbeat_interval": 0.01, "election_timeout": 0.05, "isr_timeout": 0.05,
+                 "write_timeout": 0.05, "leader_wait": 0.05}
 
 
 def key_url(tenant: str, name: str, timestamp=None) -> str:
@@ -72,16 +73,12 @@ def assert_record_headers(response, timestamp: int, revision: int) -> None:
 
 @pytest.fixture
 def lonely_node():
-    """A leader of three whose followers took its start-of-term no-op and then never answered again
-    (no threads run); its time moves only when the test ticks it."""
+    """A leader of three, elected by hand, whose followers took its start-of-term no-op and then never
+    answered again (no threads run); its time moves only when the test ticks it."""
     config = Config.from_sources({**LONELY_LEADER, "in_memory": True})
     node = Node(config)
-    for _ in range(2):  # one round carries the no-op, the next tells the followers it committed
-        for peer, replicator in node.replicators.items():
-            request, replicator.outbox = replicator.outbox, None
-            node.core.step(AppendResponse(request.term, True, request.last_index, request.last_index,
-                                          sender=peer, reply_to=request))
-            node.driver.run()
+    elect(node)
+    answer_appends(node, rounds=2)  # one round carries the no-op, the next tells the followers it committed
     assert node.store.applied_index == node.core.term_start_index
     yield node
     node.stop()
@@ -599,7 +596,8 @@ def test_weird_input_never_gives_a_server_error(client, method, route, tenant, n
     ("get", "/api/v1/keys/acme/k", {"consistency": "leader"}),
     ("get", "/api/v1/keys/acme/k", {"consistency": "linearizable"}),
 ])
-def test_forwarded_request_on_a_follower_is_503_not_leader(client, request_args, config_values):
+def test_forwarded_request_on_a_follower_is_503_not_leader(app, client, request_args, config_values):
+    hear_from(app.extensions["badkv_node"], "n1")
     method, path, query = request_args
     response = getattr(client, method)(path, query_string=query, data=b"v", headers={"X-Badkv-Forwarded-By": "n3"})
     body = assert_error(response, 503, "not_leader")
@@ -614,7 +612,9 @@ def test_forwarded_request_on_a_follower_is_503_not_leader(client, request_args,
     ("delete", "/api/v1/keys/acme/k/5", {}),
     ("get", "/api/v1/keys/acme/k", {"consistency": "leader"}),
 ])
-def test_follower_with_an_unreachable_leader_is_503_unavailable_quickly(client, request_args, config_values):
+def test_follower_with_an_unreachable_leader_is_503_unavailable_quickly(app, client, request_args, config_values):
+    """The leader refuses the connection, so the request waits -leader-wait (0.3 s here) for another."""
+    hear_from(app.extensions["badkv_node"], "n1")
     method, path, query = request_args
     started = time.monotonic()
     response = getattr(client, method)(path, query_string=query, data=b"v")
@@ -637,8 +637,11 @@ def test_leader_whose_followers_never_answer_times_out_with_504(lonely_leader):
 
 
 def test_a_leader_whose_term_has_not_started_is_503():
+    """Elected, but its term's no-op has not committed: it waits -leader-wait for it, then 503."""
     config = Config.from_sources({**LONELY_LEADER, "in_memory": True})
-    client = create_app(config).test_client()
+    app = create_app(config)
+    elect(app.extensions["badkv_node"])
+    client = app.test_client()
     assert_error(put(client), 503, "unavailable")
     assert_error(get(client, consistency="linearizable"), 503, "unavailable")
     ready = client.get("/admin/ready")

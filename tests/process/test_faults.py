@@ -1,8 +1,9 @@
 """Fault scenarios with real processes: the contract holds under crashes, pauses and network faults.
 
-Each scenario runs a recorded workload against a 3-node cluster whose peer
-links go through the fault proxy, injects one fault, heals, and judges the
-history. Seeds are fixed and printed; a failing run keeps its history, the
+Each scenario runs a recorded workload against a 3-node cluster (5 nodes for
+"kill-two-of-five") whose peer links go through the fault proxy, injects one
+fault, heals, and judges the history. When the fault strikes the leader, the
+others must elect a new one and acknowledge writes again before the fault ends. Seeds are fixed and printed; a failing run keeps its history, the
 checker's verdict and the node logs under test-artifacts/faults/.
 """
 
@@ -30,6 +31,8 @@ def test_the_contract_holds_under_a_fault(scenario, tmp_path):
     assert not result.local_read_problems, result.local_read_problems[:5]
     assert not result.lost_write_problems, result.lost_write_problems[:5]
     assert result.converged_after_s is not None and result.converged_after_s <= 5
+    if FAULTS[scenario].leader:  # the survivors elect a leader and write again while the fault lasts
+        assert result.first_ack_after_fault_s is not None and result.first_ack_after_fault_s < 3, result.summary()
 
 
 def test_a_summary_says_n_a_for_a_time_that_was_never_measured():
