@@ -98,7 +98,7 @@ def single(context):
 
 
 def cluster(context):
-    """Three in-memory badkv nodes (n1 leads): POST to leader, POST to a follower, GET on a follower."""
+    """Three in-memory badkv nodes: POST to the leader, POST to a follower, GET on a follower."""
     config = context.config
     result = ScenarioResult(name="cluster")
     bare_port, *node_ports = free_ports(1 + len(CLUSTER_NAMES))
@@ -112,8 +112,9 @@ def cluster(context):
             result.skipped = f"badkv cluster did not start: {one_line(error)}"
             return result
         bare = Target("bare", f"http://{LOOPBACK}:{bare_port}")
-        leader = Target("leader n1", specs[0].base_url)
-        follower = Target("follower n2", specs[1].base_url)
+        leader_spec, follower_spec = leader_first(specs)
+        leader = Target(f"leader {leader_spec.label.removeprefix('badkv-')}", leader_spec.base_url)
+        follower = Target(f"follower {follower_spec.label.removeprefix('badkv-')}", follower_spec.base_url)
         problem = _wait_for_replication(leader, follower)
         if problem:
             result.skipped = problem
@@ -123,6 +124,21 @@ def cluster(context):
         result.comparisons.append(measure(Comparison("write", (bare, leader, follower)), config, context.load))
         result.comparisons.append(measure(Comparison("read", (bare, follower)), config, context.load))
     return result
+
+
+def leader_first(specs, timeout: float = CLUSTER_SETTLE_SECONDS):
+    """The specs of a started cluster with the elected leader first (the first member normally wins
+    the first election, but nothing promises it); the order is kept if no leader shows in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for spec in specs:
+            try:
+                if requests.get(spec.base_url + "/admin/stats", timeout=1).json().get("role") == "leader":
+                    return [spec] + [other for other in specs if other is not spec]
+            except (requests.RequestException, ValueError):
+                pass
+        time.sleep(0.1)
+    return list(specs)
 
 
 def _wait_for_replication(leader, follower):
@@ -285,6 +301,7 @@ def durable(context):
                     result.skipped = f"{kind} cluster did not start: {one_line(error)}"
                     return result
             bare = Target("bare", f"http://{LOOPBACK}:{bare_port}")
+            memory_specs, disk_specs = leader_first(memory_specs), leader_first(disk_specs)
             memory_leader = Target("in-memory leader", memory_specs[0].base_url)
             disk_leader = Target("durable leader", disk_specs[0].base_url)
             for leader, follower_spec in ((memory_leader, memory_specs[1]), (disk_leader, disk_specs[1])):
