@@ -8,7 +8,7 @@ from badkv.errors import Unavailable
 
 
 class Follower:
-    """Serves the leader's appends for ``node``."""
+    """Answers the peer calls ``node`` receives."""
 
     def __init__(self, node):
         self.node = node
@@ -16,33 +16,28 @@ class Follower:
 
     def handle_append(self, wire: dict) -> dict:
         """Answer one append (its wire form); the answer promises its entries are on disk here."""
-        node = self.node
-        if node.storage_error is not None:
-            raise Unavailable(f"this node's storage failed: {node.storage_error}", retry_after=5)
-        request = AppendRequest.from_wire(wire, to=node.name)
-        with node.lock:
-            node.core.step(request)
-            outcome = node.driver.run()
-            node.applier.progressed()
-        [reply] = [message for message in outcome.replies if message.reply_to is request]
+        reply, outcome = self._answer(AppendRequest.from_wire(wire, to=self.node.name))
         if reply.success or outcome.installing:
-            self.last_leader_contact = node.monotonic()
-        if outcome.appended is not None:
-            node.writer.make_durable(outcome.appended)
+            self.last_leader_contact = self.node.monotonic()
         return reply.to_wire()
 
     def handle_vote(self, wire: dict) -> dict:
         """Answer a vote or pre-vote request; a granted vote is on disk before the answer leaves."""
+        reply, _ = self._answer(VoteRequest.from_wire(wire, to=self.node.name))
+        return reply.to_wire()
+
+    def _answer(self, request):
+        """Step ``request`` into the core and carry out the Ready; returns the core's answer to it and
+        what the run did. A node whose disk failed answers nothing: its log may be ahead of its disk."""
         node = self.node
         if node.storage_error is not None:
             raise Unavailable(f"this node's storage failed: {node.storage_error}", retry_after=5)
-        request = VoteRequest.from_wire(wire, to=node.name)
         with node.lock:
             node.core.step(request)
             outcome = node.driver.run()
             node.applier.progressed()
         [reply] = [message for message in outcome.replies if message.reply_to is request]
-        return reply.to_wire()
+        return reply, outcome
 
     def handle_timeout_now(self, wire: dict) -> dict:
         """The leader hands over: campaign at once (the vote requests go out from the send threads)."""
