@@ -74,19 +74,28 @@ class Applier:
             if self.node.store.get(*key) is not record:
                 del self.pending[key]  # (only the leader keeps pending records; a cut means it no longer leads)
 
-    def acknowledged(self, waiter: AckWaiter) -> bool:
-        """Whether the ack rule holds for the waiter's entry: applied here, and by ``-acks`` while leading."""
-        if not waiter.applied:
-            return False
+    def _acknowledged_index(self) -> int | None:
+        """How far the ack rule of ``-acks`` holds while this node leads; None once it does not lead."""
         node = self.node
         if not node.core.is_leader:
-            return True  # deposed meanwhile: the entry committed (it applied), which is all we can know
-        return node.core.acknowledged_index(node.store.applied_index, node.config.acks) >= waiter.index
+            return None
+        return node.core.acknowledged_index(node.store.applied_index, node.config.acks)
+
+    @staticmethod
+    def _outcome_at(waiter: AckWaiter, acknowledged: int | None) -> bool | None:
+        """True once the waiter's entry applied here and, while leading, the ack rule holds for it (a
+        deposed leader knows only that it committed); False once lost; None while neither."""
+        if waiter.applied is None:
+            return None
+        if not waiter.applied:
+            return False
+        return True if acknowledged is None or waiter.index <= acknowledged else None
 
     def progressed(self) -> None:
         """After any change: wake writers whose entry is acknowledged or lost, and read barriers."""
         if self._waiters:
-            for waiter in [w for w in self._waiters if self.outcome(w) is not None]:
+            acknowledged = self._acknowledged_index()  # once, not once per waiter
+            for waiter in [w for w in self._waiters if self._outcome_at(w, acknowledged) is not None]:
                 self.forget(waiter)
                 waiter.event.set()
         self.changed.notify_all()
@@ -100,9 +109,7 @@ class Applier:
 
     def outcome(self, waiter: AckWaiter) -> bool | None:
         """True once acknowledged, False once lost, None while neither (lock held)."""
-        if waiter.applied is False:
-            return False
-        return True if self.acknowledged(waiter) else None
+        return self._outcome_at(waiter, self._acknowledged_index())
 
     def wait(self, waiter: AckWaiter, timeout: float) -> bool | None:
         """Block (lock not held) until the waiter's entry is acknowledged (True) or lost (False);

@@ -5,7 +5,7 @@ next when the answer arrives, so while a call is on the wire new entries
 gather into the next batch. A candidate's vote requests go out through the
 same threads, one per peer, so a dead peer delays nobody else. A failed call
 is reported to the core as ``Unreachable``; after a failed append the next
-call waits a little longer each time (50 ms doubling to 500 ms).
+call waits a little longer each time (50 ms, then one heartbeat interval).
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ class Replicator:
             if isinstance(message, AppendRequest):
                 progress = node.core.progress.get(self.peer)
                 failures = progress.failures if progress is not None else 1
-                node.stopping.wait(min(0.05 * 2 ** min(failures, 4), 0.5))
+                # At most a heartbeat apart: a follower that comes back must answer within the leader's
+                # check-quorum window (an election timeout), or the leader may step down needlessly.
+                node.stopping.wait(min(0.05 * 2 ** min(failures, 4), node.config.heartbeat_interval))
             return
         if answer is not None:
             node.advance(lambda: node.core.step(answer))

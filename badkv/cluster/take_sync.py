@@ -20,9 +20,9 @@ class TakeSync:
     """Pages through a take feed from a cursor and applies what is newer; counts what it did.
 
     Two threads run passes (the periodic sync and a snapshot install); one pass runs at a time.
-    ``reset`` may come from a third thread, holding the node lock, during a pass: it never waits
-    for the pass, and the pass then leaves the cursor at zero instead of moving it past records
-    the emptied store no longer has.
+    ``reset`` (a snapshot install starting over from zero) may come while the other thread's pass
+    runs: it never waits for that pass, which then leaves the cursor at zero instead of moving it
+    on, so the install's own pass copies the whole feed.
     """
 
     def __init__(self, store: Store, fetch_page: Callable[[int, int], dict], page_limit: int = 1000):

@@ -102,6 +102,7 @@ class SimNetwork:
         return self.nodes[name].core
 
     def values(self, name: str) -> list:
+        """The values in ``name``'s log, no-ops left out."""
         return [entry.get("value") for entry in self.core(name).log.entries if entry["op"] != "noop"]
 
     def propose(self, value: str) -> int | None:
@@ -145,8 +146,7 @@ class SimNetwork:
             self.in_flight = [e for e in self.in_flight if getattr(e.message, "reply_to", None) is not envelope.message]
 
     def drop(self, position: int = 0) -> None:
-        envelope = self.in_flight.pop(position)
-        if not envelope.answer_lost:
+        if not (envelope := self.in_flight.pop(position)).answer_lost:
             self._report_failure(envelope)
 
     def time_out(self, position: int = 0) -> None:
@@ -166,9 +166,7 @@ class SimNetwork:
 
     def isolate(self, name: str) -> None:
         """Cut every link of ``name``; calls over them fail when delivered."""
-        for other in self.names:
-            if other != name:
-                self.cut.add(frozenset((name, other)))
+        self.cut.update(frozenset((name, other)) for other in self.names if other != name)
 
     def heal(self) -> None:
         self.cut.clear()
@@ -222,7 +220,6 @@ class SimNetwork:
                    and max(node.applied, default=node.core.log.base_index) == last
                    for node in self.nodes.values() if node.up)
 
-    # ---- the node's side of Ready --------------------------------------------------------
     def _process(self, node: SimNode) -> None:
         core = node.core
         while core.has_ready():
@@ -266,7 +263,6 @@ class SimNetwork:
             entry = core.log.entry(index)
             self.committed[index] = (entry["term"], entry["revision"], core.current_term)
 
-    # ---- safety --------------------------------------------------------------------------
     def check(self) -> None:
         """Raise SafetyViolation unless every Raft safety property holds now."""
         up = [node for node in self.nodes.values() if node.up]
