@@ -22,12 +22,15 @@ from badkv.store import Key, Record
 class AckWaiter:
     """One writer waiting for its entry (index and revision)."""
 
-    __slots__ = ("index", "revision", "event", "applied")
+    __slots__ = ("index", "revision", "event", "applied", "decided")
 
     def __init__(self, index: int, revision: int):
         self.index, self.revision = index, revision
         self.event = threading.Event()
         self.applied: bool | None = None  # True: its entry applied here; False: another one took its index
+        # The outcome once known, kept: the ack rule's index can move back (a follower that rejoins the
+        # in-sync set has not applied everything yet), and an acknowledged write stays acknowledged.
+        self.decided: bool | None = None
 
 
 class Applier:
@@ -95,9 +98,12 @@ class Applier:
         """After any change: wake writers whose entry is acknowledged or lost, and read barriers."""
         if self._waiters:
             acknowledged = self._acknowledged_index()  # once, not once per waiter
-            for waiter in [w for w in self._waiters if self._outcome_at(w, acknowledged) is not None]:
-                self.forget(waiter)
-                waiter.event.set()
+            for waiter in list(self._waiters):
+                if waiter.decided is None:
+                    waiter.decided = self._outcome_at(waiter, acknowledged)
+                if waiter.decided is not None:
+                    self.forget(waiter)
+                    waiter.event.set()
         self.changed.notify_all()
 
     def expect(self, index: int, revision: int) -> AckWaiter:
@@ -109,7 +115,9 @@ class Applier:
 
     def outcome(self, waiter: AckWaiter) -> bool | None:
         """True once acknowledged, False once lost, None while neither (lock held)."""
-        return self._outcome_at(waiter, self._acknowledged_index())
+        if waiter.decided is None:
+            waiter.decided = self._outcome_at(waiter, self._acknowledged_index())
+        return waiter.decided
 
     def wait(self, waiter: AckWaiter, timeout: float) -> bool | None:
         """Block (lock not held) until the waiter's entry is acknowledged (True) or lost (False);
@@ -118,7 +126,9 @@ class Applier:
         waiter.event.wait(timeout)
         with node.lock:
             self.forget(waiter)
-            return None if node.stopping.is_set() else self.outcome(waiter)
+            if waiter.decided is None and node.stopping.is_set():
+                return None
+            return self.outcome(waiter)
 
     def forget(self, waiter: AckWaiter) -> None:
         if waiter in self._waiters:

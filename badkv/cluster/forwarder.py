@@ -40,13 +40,15 @@ class Forwarder:
         is tried within the same wait. ``leader_wait`` is how long the leader may hold the request."""
         node = self.node
         deadline = node.monotonic() + node.config.leader_wait
-        tried = set(avoid)
+        # Leaders that refused, with their term: one that refused may lead again after an election.
+        tried = {(name, node.core.current_term) for name in avoid}
         while True:
-            leader = node.wait_for_leader(max(0.0, deadline - node.monotonic()), other_than=tried)
-            if leader is None:
+            found = node.wait_for_leader_in_term(max(0.0, deadline - node.monotonic()), tried)
+            if found is None:
                 reason = f"no leader was known within {node.config.leader_wait:g}s"
-                raise Unavailable(reason if tried <= set(avoid) else f"{reason}; tried {', '.join(sorted(tried))}",
-                                  retry_after=1)
+                refused = sorted({name for name, _ in tried} - set(avoid))
+                raise Unavailable(f"{reason}; tried {', '.join(refused)}" if refused else reason, retry_after=1)
+            leader, term = found
             if leader == node.name:
                 return None
             try:
@@ -58,10 +60,10 @@ class Forwarder:
                 raise Timeout("the leader did not answer in time; the outcome is unknown") from None
             except TransportError as error:
                 logger.warning("%s: forwarding %s %s to %s: %s", node.name, method, path, leader, error)
-                tried.add(leader)
+                tried.add((leader, term))
                 continue
             if response.status_code == 503 and _says_not_leader(response.content):
-                tried.add(leader)
+                tried.add((leader, term))
                 continue
             relayed = {k: v for k, v in response.headers.items()
                        if k.lower() in RELAYED_HEADERS or k.lower().startswith("x-badkv-")}

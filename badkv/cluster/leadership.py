@@ -55,6 +55,17 @@ class Leadership:
             leader = node.core.leader
         return None if leader in other_than else leader
 
+    def wait_for_leader_in_term(self, timeout: float, refused: set | frozenset) -> tuple[str, int] | None:
+        """The leader and its term, waiting up to ``timeout`` for one not in ``refused`` ((leader, term)
+        pairs): a node that refused a request in one term may lead again in a later one."""
+        node = self.node
+        core = node.core
+        with node.lock:
+            node.applier.changed.wait_for(lambda: core.leader is not None and (core.leader, core.current_term)
+                                          not in refused or node.stopping.is_set(), timeout=timeout)
+            found = (core.leader, core.current_term)
+        return None if found[0] is None or found in refused else found
+
     def transfer(self, to: str | None, timeout: float) -> str:
         """Hand leadership to ``to`` (None: the most caught-up follower) and wait until another node leads;
         returns it. Raises BadRequest, NotLeader, or Timeout if it did not happen in time."""

@@ -174,6 +174,9 @@ class Node:
     def wait_for_leader(self, timeout: float, *, other_than: set | frozenset = frozenset()) -> str | None:
         return self.leadership.wait_for_leader(timeout, other_than=other_than)
 
+    def wait_for_leader_in_term(self, timeout: float, refused: set | frozenset) -> tuple[str, int] | None:
+        return self.leadership.wait_for_leader_in_term(timeout, refused)
+
     def transfer_leadership(self, to: str | None, timeout: float) -> str:
         return self.leadership.transfer(to, timeout)
 

@@ -62,8 +62,8 @@ class Replicator:
             if isinstance(message, AppendRequest):
                 progress = node.core.progress.get(self.peer)
                 failures = progress.failures if progress is not None else 1
-                # At most a heartbeat apart: a follower that comes back must answer within the leader's
-                # check-quorum window (an election timeout), or the leader may step down needlessly.
+                # At most a heartbeat apart: a follower that comes back should answer well within the
+                # leader's check-quorum window, or the leader may step down needlessly.
                 node.stopping.wait(min(0.05 * 2 ** min(failures, 4), node.config.heartbeat_interval))
             return
         if answer is not None:

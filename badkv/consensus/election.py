@@ -15,6 +15,14 @@ from badkv.consensus.messages import TimeoutNow, VoteRequest, VoteResponse
 from badkv.consensus.roles import Role
 
 
+# Check-quorum waits two election timeouts, not one (Raft section 6.2 says one): the three nodes of a
+# cluster on one machine share a disk whose journal flushes stalled every follower's fsync for up to
+# 0.53 s at once during rolling restarts (measured, docs/design.md section 7), and a leader that
+# stepped down for that cost the cluster an election. A cut-off leader still commits nothing
+# meanwhile: only its step-down comes later.
+CHECK_QUORUM_TIMEOUTS = 2
+
+
 class ElectionRules:
     """How a Core comes to lead, and stops leading."""
 
@@ -132,18 +140,20 @@ class ElectionRules:
 
     # ---- the leader's side ----------------------------------------------------------
     def _check_quorum_tick(self) -> None:
-        """Once per election timeout, a leader that heard from less than a majority steps down."""
+        """A leader that has heard from less than a majority for ``CHECK_QUORUM_TIMEOUTS`` election
+        timeouts steps down."""
         self.election_elapsed += 1
         if self.transfer_target is not None:
             self.transfer_elapsed += 1
             if self.transfer_elapsed >= self.election_ticks:
                 self._end_transfer("timed out")
         if self.election_elapsed >= self.election_ticks:
-            self.election_elapsed = 0
-            active = self.tracker.active_this_window()
-            if active < self.quorum:
-                self._become_follower(self.current_term, None, f"heard from {active - 1} of {len(self.peers)}"
-                                                               f" followers in an election timeout")
+            self.election_elapsed = 0  # (the leader's own lease against disruptive vote requests)
+        window = CHECK_QUORUM_TIMEOUTS * self.election_ticks
+        heard = self.tracker.heard_within(window)
+        if heard < self.quorum:
+            self._become_follower(self.current_term, None, f"heard from {heard - 1} of {len(self.peers)}"
+                                                           f" followers in {window} ticks")
 
     def transfer_leadership(self, target: str | None = None) -> str:
         """Start handing leadership to ``target`` (None: the most caught-up follower); returns the target.

@@ -26,7 +26,7 @@ class Progress:
     known_commit: int = 0  # the leader's commit index the follower has heard of
     acked_seq: int = 0  # the newest append (by sequence number) the follower answered
     reachable: bool = True
-    recent_active: bool = True  # answered anything in this check-quorum window
+    ticks_since_contact: int = 0  # ticks since the follower last answered anything (check-quorum)
     failures: int = 0  # calls that failed in a row
     evictions: int = 0  # times it left the in-sync set
 
@@ -82,9 +82,6 @@ class Tracker:
         """ReadIndex: a majority answered an append sent as number ``seq`` or later."""
         return 1 + sum(1 for p in self.peers.values() if p.acked_seq >= seq) >= self.quorum
 
-    def active_this_window(self) -> int:
-        """Check-quorum: members (the leader included) heard from since the last call, which starts a new window."""
-        active = 1 + sum(1 for p in self.peers.values() if p.recent_active)
-        for progress in self.peers.values():
-            progress.recent_active = False
-        return active
+    def heard_within(self, ticks: int) -> int:
+        """Check-quorum: members (the leader included) that answered anything within the last ``ticks`` ticks."""
+        return 1 + sum(1 for p in self.peers.values() if p.ticks_since_contact < ticks)

@@ -22,6 +22,7 @@ class ReplicationRules:
         for progress in self.tracker.peers.values():
             progress.ticks_since_ack += 1
             progress.ticks_since_sent += 1
+            progress.ticks_since_contact += 1
             if progress.ticks_since_sent >= self.heartbeat_ticks:
                 progress.send_now = True
         self.tracker.evict_silent(self.isr_ticks)
@@ -53,7 +54,7 @@ class ReplicationRules:
         if progress is None or not self.is_leader or request.term != self.current_term:
             return  # an answer to another term's append
         progress.inflight = False
-        progress.reachable = progress.recent_active = True
+        progress.reachable, progress.ticks_since_contact = True, 0
         progress.failures = 0
         progress.acked_seq = max(progress.acked_seq, request.seq)
         if response.success:

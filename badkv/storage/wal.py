@@ -43,6 +43,11 @@ logger = logging.getLogger(__name__)
 SNAPSHOTS_KEPT = 2
 
 
+# etcd warns about a slow fdatasync at 1 s; a heartbeat here is 0.1 s, so a tenth of a second is already
+# long enough to matter.
+SLOW_FSYNC_SECONDS = 0.1
+
+
 class WriteAheadLog:
     """The durable log of one node; thread-safe once opened."""
 
@@ -288,6 +293,9 @@ class WriteAheadLog:
         started = time.perf_counter()
         os.fsync(fd)
         seconds = time.perf_counter() - started
+        if seconds >= SLOW_FSYNC_SECONDS:
+            logger.warning("%s: slow fsync: %.0f ms (the disk is busy; a slow disk delays every write and can "
+                           "cost an election)", self._node, seconds * 1000)
         with self._stats_lock:
             self._fsyncs += 1
             self._fsync_seconds += seconds

@@ -46,6 +46,9 @@ def test_a_leader_cut_off_from_both_followers_acknowledges_nothing_and_the_major
     assert 202 not in statuses, f"a leader without a majority acknowledged a write: {statuses}"
     new = harness.cluster.wait_for_leader(other_than=(old.name,))
     assert put(new, "majority") == 202
+    deadline = time.monotonic() + 10  # check-quorum: it steps down two election timeouts after it last heard
+    while stats(old)["role"] == "leader" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert stats(old)["role"] != "leader", "check-quorum: it stepped down"
     harness.proxy.heal()
     deadline = time.monotonic() + 10
@@ -97,12 +100,15 @@ def test_a_rolling_restart_under_write_load_fails_no_write(default_cluster):
         while not stop.is_set():
             with lock:
                 name = sorted(rotation)[next(counter) % len(rotation)]
+            started = time.monotonic()
             try:
-                status = session.post(f"{cluster.nodes[name].url}/api/v1/keys/roll/k{next(counter)}", data=b"v",
-                                      timeout=10).status_code
+                response = session.post(f"{cluster.nodes[name].url}/api/v1/keys/roll/k{next(counter)}", data=b"v",
+                                        timeout=10)
+                status, why = response.status_code, response.text[:200]
             except requests.RequestException as error:
-                status = repr(error)
-            results.append((name, status))
+                status, why = repr(error), ""
+            results.append((name, status, why, time.strftime("%H:%M:%S", time.localtime(time.time())),
+                            round(time.monotonic() - started, 2)))
 
     writers = [threading.Thread(target=write, daemon=True) for _ in range(6)]
     for thread in writers:
