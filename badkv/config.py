@@ -97,6 +97,18 @@ class Config:
     snapshot_entries: int = 100_000
     repair: bool = False
     log_level: str = "info"
+    # Security (docs/design.md section 8): TLS, the peer boundary, tenant auth and quotas.
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+    cluster_secret_file: str = ""
+    cluster_secret: str = ""
+    auth: bool = False
+    admin_token_file: str = ""
+    tenant_max_keys: int = 0
+    tenant_max_bytes: int = 0
+    tenant_writes_per_second: float = 0.0
+    tenant_metrics_top: int = 20
     extra: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -176,6 +188,22 @@ class Config:
             raise ConfigError("isr timeout must be at least the election timeout")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError("log level must be one of debug, info, warning, error")
+        self._check_security()
+
+    def _check_security(self) -> None:
+        """TLS files come as a set; auth needs the admin token; quotas are not negative."""
+        tls = [bool(self.cert_file), bool(self.key_file), bool(self.ca_file)]
+        if any(tls) and not all(tls):
+            raise ConfigError("TLS needs all three of -cert-file, -key-file and -ca-file (peers verify each other)")
+        if self.cluster_secret_file and self.cluster_secret:
+            raise ConfigError("give the cluster secret once: -cluster-secret-file or BADKV_CLUSTER_SECRET, not both")
+        if self.auth and not self.admin_token_file:
+            raise ConfigError("-auth on needs -admin-token-file (the file that holds the admin token)")
+        for name in ("tenant_max_keys", "tenant_max_bytes", "tenant_metrics_top"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name.replace('_', ' ')} must not be negative (0 means no limit)")
+        if not math.isfinite(self.tenant_writes_per_second) or self.tenant_writes_per_second < 0:
+            raise ConfigError("tenant writes per second must be a finite number, 0 or more (0 means no limit)")
 
     @property
     def host(self) -> str:
@@ -246,5 +274,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("snapshot_entries", int, "log entries between snapshots (default 100000)", "N"),
     Option("repair", parse_bool, "truncate a corrupt write-ahead log at the first bad record", "BOOL"),
     Option("log_level", str, "debug, info, warning or error (default info)", "LEVEL"),
+    Option("cert_file", str, "this node's TLS certificate (PEM); with -key-file and -ca-file the node serves "
+           "HTTPS and its peers must present certificates from the same CA", "FILE"),
+    Option("key_file", str, "the private key of -cert-file (PEM)", "FILE"),
+    Option("ca_file", str, "the CA certificate (PEM) that signed every member's certificate", "FILE"),
+    Option("cluster_secret_file", str, "a file holding the secret every peer call is signed with (HMAC-SHA256)",
+           "FILE"),
+    Option("cluster_secret", str, "the cluster secret itself; prefer -cluster-secret-file or the "
+           "BADKV_CLUSTER_SECRET environment (a flag shows in the process list)", "SECRET"),
+    Option("auth", parse_bool, "on: every key request needs a tenant or admin bearer token (default off)",
+           "on|off"),
+    Option("admin_token_file", str, "a file holding the admin token (needed with -auth on)", "FILE"),
+    Option("tenant_max_keys", int, "default most keys a new tenant may hold (0: no limit)", "N"),
+    Option("tenant_max_bytes", _size, "default most value bytes a new tenant may hold, k/m/g suffixes "
+           "(0: no limit)", "BYTES"),
+    Option("tenant_writes_per_second", float, "default write rate a new tenant may sustain (0: no limit)", "RATE"),
+    Option("tenant_metrics_top", int, "tenants with their own Prometheus series: the N busiest (default 20)", "N"),
 )
 OPTION_BY_FIELD = {option.field: option for option in OPTIONS}

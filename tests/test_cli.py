@@ -37,6 +37,25 @@ SAMPLES = {
     "snapshot_entries": ("20", 20),
     "repair": (None, True),
     "log_level": ("DEBUG", "debug"),
+    "cert_file": ("/etc/badkv/n1.crt", "/etc/badkv/n1.crt"),
+    "key_file": ("/etc/badkv/n1.key", "/etc/badkv/n1.key"),
+    "ca_file": ("/etc/badkv/ca.crt", "/etc/badkv/ca.crt"),
+    "cluster_secret_file": ("/etc/badkv/secret", "/etc/badkv/secret"),
+    "cluster_secret": ("s3cret", "s3cret"),
+    "auth": ("on", True),
+    "admin_token_file": ("/etc/badkv/admin-token", "/etc/badkv/admin-token"),
+    "tenant_max_keys": ("1000", 1000),
+    "tenant_max_bytes": ("1m", 1 << 20),
+    "tenant_writes_per_second": ("50", 50.0),
+    "tenant_metrics_top": ("5", 5),
+}
+
+# Options that are only valid together with another one.
+COMPANIONS = {
+    "cert_file": ["-key-file", "k", "-ca-file", "c"],
+    "key_file": ["-cert-file", "c", "-ca-file", "c"],
+    "ca_file": ["-cert-file", "c", "-key-file", "k"],
+    "auth": ["-admin-token-file", "t"],
 }
 
 
@@ -58,7 +77,7 @@ def test_every_option_has_a_sample():
 @pytest.mark.parametrize("dashes", ["-", "--"])
 def test_every_flag_takes_one_or_two_dashes(option, dashes):
     base = [] if option.field == "name" else ["-name", "n1"]
-    config = parse_config(base + flag_args(option, dashes), {})
+    config = parse_config(base + COMPANIONS.get(option.field, []) + flag_args(option, dashes), {})
     assert getattr(config, option.field) == SAMPLES[option.field][1]
 
 
@@ -71,7 +90,7 @@ def test_flags_with_equals(dashes):
 def test_every_option_has_an_environment_variable(option):
     text, value = SAMPLES[option.field]
     environ = {"BADKV_NAME": "n1", option.env: "true" if text is None else text}
-    assert getattr(parse_config([], environ), option.field) == value
+    assert getattr(parse_config(COMPANIONS.get(option.field, []), environ), option.field) == value
 
 
 def test_flags_override_the_environment():

@@ -263,3 +263,16 @@ def test_config_is_frozen():
 def test_default_threads_depend_on_the_cluster_size(cluster, threads):
     assert build({"cluster": cluster}).threads == threads
     assert build({"cluster": cluster, "threads": "5"}).threads == 5
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"cert_file": "n1.crt", "key_file": "n1.key"}, "TLS needs all three"),
+    ({"ca_file": "ca.crt"}, "TLS needs all three"),
+    ({"cluster_secret_file": "s", "cluster_secret": "x"}, "give the cluster secret once"),
+    ({"auth": "on"}, "needs -admin-token-file"),
+    ({"tenant_max_keys": "-1"}, "tenant max keys must not be negative"),
+    ({"tenant_writes_per_second": "inf"}, "tenant writes per second must be a finite number"),
+])
+def test_security_settings_are_checked_together(values, message):
+    with pytest.raises(ConfigError, match=message):
+        build(values)
