@@ -57,8 +57,8 @@ class Driver:
         return outcome
 
     def _persist(self, ready: Ready) -> None:
-        """The hard state, then the log. A follower fsyncs here, before it answers; the leader only
-        buffers, and its writers flush together outside the lock (``Writer.make_durable``)."""
+        """The hard state (fsync'ed here), then the log, buffered: the leader's writers and a follower's
+        append handler flush it outside the lock (``Writer.make_durable``) before they answer."""
         node, core, wal = self.node, self.node.core, self.node.wal
         try:
             if ready.hard_state is not None:
@@ -69,7 +69,6 @@ class Driver:
             if ready.entries:
                 wal.append(ready.entries)
                 if not core.is_leader:
-                    wal.flush_through(ready.entries[-1]["index"])
                     # Revisions stay strictly increasing across leaders: should this node lead next,
                     # it stamps above every entry it holds, applied or not.
                     node.clock.observe(ready.entries[-1]["revision"])

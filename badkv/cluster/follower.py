@@ -1,9 +1,12 @@
-"""The answering side of peer calls: appends, votes and TimeoutNow. Step the call into the core,
-persist (the answer promises it is on disk), apply, answer."""
+"""The answering side of peer calls: appends, votes, heartbeats and TimeoutNow. Step the call into the
+core, persist (the answer promises it is on disk), apply, answer.
+
+An append's entries are fsync'ed after the node lock is released: a disk that stalls for a second
+(seen on this machine) then holds up only that answer, while heartbeats, votes and reads go on."""
 
 from __future__ import annotations
 
-from badkv.consensus.messages import AppendRequest, TimeoutNow, VoteRequest
+from badkv.consensus.messages import AppendRequest, AppendResponse, Heartbeat, TimeoutNow, VoteRequest
 from badkv.errors import Unavailable
 
 
@@ -18,6 +21,13 @@ class Follower:
         """Answer one append (its wire form); the answer promises its entries are on disk here."""
         reply, outcome = self._answer(AppendRequest.from_wire(wire, to=self.node.name))
         if reply.success or outcome.installing:
+            self.last_leader_contact = self.node.monotonic()
+        return reply.to_wire()
+
+    def handle_heartbeat(self, wire: dict) -> dict:
+        """Answer the leader's heartbeat; it needs nothing from the disk."""
+        reply, _ = self._answer(Heartbeat.from_wire(wire, to=self.node.name))
+        if reply.term == reply.reply_to.term:
             self.last_leader_contact = self.node.monotonic()
         return reply.to_wire()
 
@@ -37,6 +47,10 @@ class Follower:
             outcome = node.driver.run()
             node.applier.progressed()
         [reply] = [message for message in outcome.replies if message.reply_to is request]
+        if type(reply) is AppendResponse and reply.success:
+            # The answer says the entries through the request's last index are on disk here; they may
+            # have come with this call or with an earlier one whose fsync is still running.
+            node.writer.make_durable(min(request.last_index, node.wal.last_index))
         return reply, outcome
 
     def handle_timeout_now(self, wire: dict) -> dict:

@@ -100,6 +100,7 @@ class Node:
         """Start the background threads (in the gunicorn worker, after fork)."""
         for peer, replicator in self.replicators.items():
             self._spawn(f"send-{peer}", replicator.loop)
+            self._spawn(f"beat-{peer}", replicator.heartbeat_loop)
         if self.peers:
             self._spawn("take-sync", self._sync_loop)
             self._spawn("tick", self._tick_loop)
@@ -117,7 +118,7 @@ class Node:
         with self.lock:
             self.applier.release_all()
         for replicator in self.replicators.values():
-            replicator.wakeup.set()
+            replicator.wake()
         self.snapshots.due.set()
         # One deadline for all threads, so a stop takes at most 2 s however many peers there are.
         deadline = self.monotonic() + 2
@@ -207,6 +208,9 @@ class Node:
 
     def handle_vote(self, wire: dict) -> dict:
         return self.follower.handle_vote(wire)
+
+    def handle_heartbeat(self, wire: dict) -> dict:
+        return self.follower.handle_heartbeat(wire)
 
     def handle_timeout_now(self, wire: dict) -> dict:
         return self.follower.handle_timeout_now(wire)

@@ -6,6 +6,8 @@ gather into the next batch. A candidate's vote requests go out through the
 same threads, one per peer, so a dead peer delays nobody else. A failed call
 is reported to the core as ``Unreachable``; after a failed append the next
 call waits a little longer each time (50 ms, then one heartbeat interval).
+Heartbeats, which the leader sends only while an append waits for its answer,
+go through a second thread per peer: they must not queue behind that append.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import logging
 import threading
 
 from badkv.cluster.transport import PeerClient, TransportError
-from badkv.consensus.messages import AppendRequest, AppendResponse, TimeoutNow, Unreachable, VoteRequest, VoteResponse
+from badkv.consensus.messages import (AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, TimeoutNow,
+                                      Unreachable, VoteRequest, VoteResponse)
 
 logger = logging.getLogger(__name__)
 
@@ -29,24 +32,40 @@ class Replicator:
         self.client = client
         self.wakeup = threading.Event()
         self.outbox: collections.deque = collections.deque()  # guarded by the node lock
+        self.heartbeat_wakeup = threading.Event()
+        self.heartbeats: collections.deque = collections.deque()  # guarded by the node lock
         self.last_ack_at = node.monotonic()  # when the follower last took an append (for /admin/members)
 
     def post(self, message) -> None:
         """Hand over the core's next call for this peer (node lock held)."""
-        self.outbox.append(message)
+        if type(message) is Heartbeat:
+            self.heartbeats.append(message)
+            self.heartbeat_wakeup.set()
+        else:
+            self.outbox.append(message)
+            self.wakeup.set()
+
+    def wake(self) -> None:
         self.wakeup.set()
+        self.heartbeat_wakeup.set()
 
     def loop(self) -> None:
+        self._carry(self.outbox, self.wakeup)
+
+    def heartbeat_loop(self) -> None:
+        self._carry(self.heartbeats, self.heartbeat_wakeup)
+
+    def _carry(self, queue: collections.deque, wakeup: threading.Event) -> None:
         node = self.node
         while not node.stopping.is_set():
             try:
-                self.wakeup.wait(node.config.heartbeat_interval)
-                self.wakeup.clear()
+                wakeup.wait(node.config.heartbeat_interval)
+                wakeup.clear()
                 while not node.stopping.is_set():
                     with node.lock:
-                        if not self.outbox:
+                        if not queue:
                             break
-                        message = self.outbox.popleft()
+                        message = queue.popleft()
                     self._send(message)
             except Exception:
                 logger.exception("%s: sending to %s failed; going on", node.name, self.peer)
@@ -79,6 +98,9 @@ class Replicator:
             return response
         if isinstance(message, VoteRequest):
             return VoteResponse.from_wire(self.client.vote(message.to_wire()), sender=self.peer, reply_to=message)
+        if isinstance(message, Heartbeat):
+            return HeartbeatResponse.from_wire(self.client.heartbeat(message.to_wire()), sender=self.peer,
+                                               reply_to=message)
         if isinstance(message, TimeoutNow):
             self.client.timeout_now(message.to_wire())
             return None

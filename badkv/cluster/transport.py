@@ -122,6 +122,9 @@ class PeerClient:
     def timeout_now(self, request: dict) -> dict:
         return self.call("/cluster/v1/timeout-now", request)
 
+    def heartbeat(self, request: dict) -> dict:
+        return self.call("/cluster/v1/heartbeat", request)
+
     def take(self, cursor: int, limit: int) -> dict:
         """One page of the other node's take, JSON decoded."""
         try:

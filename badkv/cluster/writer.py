@@ -78,7 +78,8 @@ class Writer:
             raise NotLeader("this node stopped leading while the write waited", leader=node.core.leader)
 
     def make_durable(self, index: int) -> None:
-        """Group commit (lock not held): fsync the leader's log through ``index``, then count it.
+        """Group commit (lock not held): fsync this node's log through ``index``, then count it (a leader's
+        writers, and a follower before it answers an append).
 
         A log that is durable through ``index`` already (in memory, or flushed by another writer
         who then counts it) needs nothing more."""

@@ -20,8 +20,8 @@ from typing import Callable
 
 from badkv.consensus.election import ElectionRules
 from badkv.consensus.log import Log, noop_entry
-from badkv.consensus.messages import (AppendRequest, AppendResponse, TimeoutNow, Unreachable, VoteRequest,
-                                      VoteResponse)
+from badkv.consensus.messages import (AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, TimeoutNow,
+                                      Unreachable, VoteRequest, VoteResponse)
 from badkv.consensus.progress import Progress, Tracker
 from badkv.consensus.ready import HardState, Ready
 from badkv.consensus.replication import ReplicationRules
@@ -63,7 +63,8 @@ class Core(ElectionRules, ReplicationRules):
         self._install: tuple[int, int] | None = None
         self._handlers = {AppendRequest: self._handle_append, AppendResponse: self._handle_append_response,
                           VoteRequest: self._handle_vote, VoteResponse: self._handle_vote_response,
-                          TimeoutNow: self._handle_timeout_now, Unreachable: self._handle_unreachable}
+                          TimeoutNow: self._handle_timeout_now, Unreachable: self._handle_unreachable,
+                          Heartbeat: self._handle_heartbeat, HeartbeatResponse: self._handle_heartbeat_response}
         self._init_election(first_in_line=members[0] == name)
 
     @property

@@ -128,6 +128,43 @@ class TimeoutNow:
 
 
 @dataclass(slots=True)
+class Heartbeat:
+    """The leader is still there, sent while an append to this follower waits for its answer (a slow
+    disk): the follower answers without touching its disk, so neither side starts an election over a
+    long fsync. ``commit`` is at most what the follower is known to hold (its match index)."""
+
+    term: int
+    leader: str
+    commit: int
+    seq: int
+    to: str = ""
+
+    def to_wire(self) -> dict:
+        return {"term": self.term, "leader": self.leader, "commit": self.commit, "seq": self.seq}
+
+    @classmethod
+    def from_wire(cls, wire: dict, to: str = "") -> "Heartbeat":
+        return cls(wire["term"], wire["leader"], wire["commit"], wire["seq"], to)
+
+
+@dataclass(slots=True)
+class HeartbeatResponse:
+    """The answer to ``reply_to``: the follower's term."""
+
+    term: int
+    sender: str = ""
+    to: str = ""
+    reply_to: Heartbeat | None = field(default=None, repr=False)
+
+    def to_wire(self) -> dict:
+        return {"term": self.term}
+
+    @classmethod
+    def from_wire(cls, wire: dict, *, sender: str, reply_to: Heartbeat) -> "HeartbeatResponse":
+        return cls(wire.get("term", 0), sender, reply_to.leader, reply_to)
+
+
+@dataclass(slots=True)
 class Unreachable:
     """The transport could not complete ``message`` to ``peer`` (refused, reset, timed out)."""
 
@@ -135,5 +172,5 @@ class Unreachable:
     message: object = None
 
 
-REQUESTS = (AppendRequest, VoteRequest, TimeoutNow)
-ANSWERS = (AppendResponse, VoteResponse)
+REQUESTS = (AppendRequest, VoteRequest, TimeoutNow, Heartbeat)
+ANSWERS = (AppendResponse, VoteResponse, HeartbeatResponse)

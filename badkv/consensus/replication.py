@@ -9,7 +9,7 @@ A mixin of ``core.Core``: it works on the core's state.
 
 from __future__ import annotations
 
-from badkv.consensus.messages import AppendRequest, AppendResponse, Unreachable
+from badkv.consensus.messages import AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, Unreachable
 from badkv.consensus.progress import Progress
 from badkv.consensus.roles import Role
 
@@ -19,12 +19,14 @@ class ReplicationRules:
 
     # ---- leader ----------------------------------------------------------------------
     def _tick_leader(self) -> None:
-        for progress in self.tracker.peers.values():
+        for peer, progress in self.tracker.peers.items():
             progress.ticks_since_ack += 1
             progress.ticks_since_sent += 1
             progress.ticks_since_contact += 1
             if progress.ticks_since_sent >= self.heartbeat_ticks:
                 progress.send_now = True
+                if progress.inflight and not progress.heartbeat_inflight:
+                    self._heartbeat(peer, progress)
         self.tracker.evict_silent(self.isr_ticks)
         self._advance_commit()
         self._check_quorum_tick()
@@ -45,6 +47,25 @@ class ReplicationRules:
         install = progress.next_index <= self.log.base_index
         return AppendRequest(self.current_term, self.name, prev_index, self.log.term_at(prev_index), entries,
                              self.commit_index, self.send_seq, install, to=peer)
+
+    def _heartbeat(self, peer: str, progress: Progress) -> None:
+        """The append in flight is slow to be answered (the follower's disk, most often): say that this
+        leader is still there through a call that does not wait for the follower's disk."""
+        self.send_seq += 1
+        progress.ticks_since_sent = 0
+        progress.heartbeat_inflight = True
+        self._messages.append(Heartbeat(self.current_term, self.name, min(self.commit_index, progress.match_index),
+                                        self.send_seq, to=peer))
+
+    def _handle_heartbeat_response(self, response: HeartbeatResponse) -> None:
+        if response.term > self.current_term:
+            return self._become_follower(response.term, None, f"{response.sender} is in term {response.term}")
+        progress = self.tracker.peers.get(response.sender)
+        if progress is None or not self.is_leader or response.reply_to.term != self.current_term:
+            return
+        progress.heartbeat_inflight = False
+        progress.reachable, progress.ticks_since_contact = True, 0
+        progress.acked_seq = max(progress.acked_seq, response.reply_to.seq)  # (it confirms leadership: ReadIndex)
 
     def _handle_append_response(self, response: AppendResponse) -> None:
         if response.term > self.current_term:
@@ -79,6 +100,9 @@ class ReplicationRules:
     def _handle_unreachable(self, report: Unreachable) -> None:
         progress = self.tracker.peers.get(report.peer)
         failed = report.message
+        if progress is not None and isinstance(failed, Heartbeat):
+            progress.heartbeat_inflight = False
+            return
         if progress is None or not self.is_leader or not isinstance(failed, (AppendRequest, type(None))):
             return
         if failed is not None and failed.term != self.current_term:
@@ -128,6 +152,16 @@ class ReplicationRules:
         last_new = prev_index + len(request.entries)
         self.commit_index = max(self.commit_index, min(request.leader_commit, last_new))
         self._reply(request, True)
+
+    def _handle_heartbeat(self, request: Heartbeat) -> None:
+        """Hear that the leader is still there; commit what it says is committed and this node holds."""
+        if request.term >= self.current_term:
+            if self.role is not Role.FOLLOWER or request.term > self.current_term or self.leader != request.leader:
+                self._become_follower(request.term, request.leader, f"{request.leader} leads term {request.term}")
+            self.election_elapsed = 0
+            self.commit_index = max(self.commit_index, min(request.commit, self.log.last_index))
+        self._messages.append(HeartbeatResponse(self.current_term, sender=self.name, to=request.leader,
+                                                reply_to=request))
 
     def _truncate(self, index: int) -> None:
         """Drop a conflicting suffix that is not yet applied (Raft §5.3)."""

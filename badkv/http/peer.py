@@ -12,6 +12,7 @@ bp = Blueprint("peer", __name__, url_prefix="/cluster/v1")
 APPEND_FIELDS = ("term", "leader", "prev_index", "prev_term", "entries", "leader_commit", "seq")
 VOTE_FIELDS = ("term", "candidate", "last_index", "last_term")
 TIMEOUT_NOW_FIELDS = ("term", "leader")
+HEARTBEAT_FIELDS = ("term", "leader", "commit", "seq")
 
 
 def _message(required: tuple[str, ...]) -> dict:
@@ -49,3 +50,8 @@ def vote():
 @bp.post("/timeout-now")
 def timeout_now():
     return _reply(_node().handle_timeout_now(_message(TIMEOUT_NOW_FIELDS)))
+
+
+@bp.post("/heartbeat")
+def heartbeat():
+    return _reply(_node().handle_heartbeat(_message(HEARTBEAT_FIELDS)))

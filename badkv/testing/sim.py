@@ -20,7 +20,7 @@ import random
 
 from badkv.consensus.core import Core
 from badkv.consensus.log import Log
-from badkv.consensus.messages import ANSWERS, AppendResponse, TimeoutNow, Unreachable, VoteResponse
+from badkv.consensus.messages import ANSWERS, TimeoutNow, Unreachable
 
 
 class SafetyViolation(AssertionError):
@@ -244,7 +244,7 @@ class SimNetwork:
         message = envelope.message
         if isinstance(message, TimeoutNow):
             return
-        answer = isinstance(message, (AppendResponse, VoteResponse))
+        answer = isinstance(message, ANSWERS)
         caller, peer = (envelope.to, envelope.sender) if answer else (envelope.sender, envelope.to)
         node = self.nodes[caller]
         if node.up:

@@ -231,3 +231,36 @@ def test_a_follower_without_a_committed_entry_cannot_win(seed):
         network.tick("n2")
         network.tick("n3")
     assert network.leader.name == "n2" and network.values("n3") == ["a"]
+
+
+def deliver_all_but(network: SimNetwork, held: type) -> None:
+    """Deliver everything in flight except messages of type ``held`` (left where they are)."""
+    position = 0
+    while position < len(network.in_flight):
+        if isinstance(network.in_flight[position].message, held):
+            position += 1
+        else:
+            network.deliver(position)
+
+
+@pytest.mark.parametrize("with_heartbeats", [True, False])
+def test_appends_stuck_on_slow_disks_cost_no_election_while_heartbeats_get_through(with_heartbeats, monkeypatch):
+    """Every follower's disk stalls (its append answers wait) for three election timeouts: the leader's
+    heartbeats, answered without the disk, keep it leading and the followers from standing."""
+    network = SimNetwork(3)
+    run(network, 30)
+    leader, term = network.leader.name, network.leader.core.current_term
+    pre_votes = sum(network.core(name).counters["pre_votes_started"] for name in network.names)
+    if not with_heartbeats:  # the check can fail: without heartbeats the stall costs the leadership
+        monkeypatch.setattr(Core, "_heartbeat", lambda self, peer, progress: None)
+    network.propose("during the stall")
+    for _ in range(3 * ELECTION_TICKS):
+        network.tick()
+        deliver_all_but(network, AppendRequest)
+    still_leading = network.leader is not None and network.leader.name == leader
+    assert still_leading is with_heartbeats
+    if with_heartbeats:
+        assert [network.core(name).current_term for name in network.names] == [term] * 3
+        assert sum(network.core(name).counters["pre_votes_started"] for name in network.names) == pre_votes
+        run(network, 10)  # the disks answer again
+        assert network.converged() and "during the stall" in network.values(leader)

@@ -7,7 +7,6 @@ so a node can be cut off while its clients still reach it.
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 
@@ -51,10 +50,15 @@ def test_a_leader_cut_off_from_both_followers_acknowledges_nothing_and_the_major
         time.sleep(0.05)
     assert stats(old)["role"] != "leader", "check-quorum: it stepped down"
     harness.proxy.heal()
+
+    def follows_the_majority() -> bool:  # (a disk stall may have cost another election meanwhile: any leader will do)
+        leader = stats(new)["leader"]
+        return leader not in (None, old.name) and stats(old)["leader"] == leader
+
     deadline = time.monotonic() + 10
-    while stats(old)["leader"] != new.name and time.monotonic() < deadline:
+    while not follows_the_majority() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert stats(old)["leader"] == new.name
+    assert follows_the_majority(), "the old leader follows the majority's leader once healed"
     for i in range(5):  # nothing it refused became visible anywhere
         assert requests.get(f"{new.url}/api/v1/keys/lead/cut-{i}", timeout=5).status_code == 404
     assert time.monotonic() - cut_at < 60
@@ -84,9 +88,6 @@ def default_cluster(tmp_path):
         yield cluster
 
 
-@pytest.mark.skipif(not os.environ.get("BADKV_ROLLING_RESTART"),
-                    reason="not yet reliable: about one run in three fails one or two writes (503/504) through a"
-                           " follower; run it with BADKV_ROLLING_RESTART=1")
 def test_a_rolling_restart_under_write_load_fails_no_write(default_cluster):
     """Clients that never retry write through the nodes in rotation; each node in turn leaves the rotation,
     gets SIGTERM, restarts, becomes ready and comes back (as behind a load balancer)."""
