@@ -135,3 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"badkvctl: unreachable: {error.__class__.__name__}", file=sys.stderr)
         status = EXIT_UNREACHABLE
     sys.exit(status)
+
+
+if __name__ == "__main__":  # python -m badkv.ctl, as the tests run it
+    main()

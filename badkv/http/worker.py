@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import selectors
 import socket
+import ssl
 import threading
 import time
 from concurrent import futures
@@ -35,7 +36,39 @@ PEER_THREADS = 4
 logger = logging.getLogger(__name__)
 
 
-class PeerAwareThreadWorker(ThreadWorker):
+# What OpenSSL's reason codes mean for someone reading this node's log.
+TLS_REFUSALS = (
+    ("HTTP_REQUEST", "plain HTTP sent to this HTTPS port (use https:// and the CA)"),
+    ("certificate has expired", "the caller's certificate has expired"),
+    ("CERTIFICATE_VERIFY_FAILED", "the caller's certificate is not signed by this cluster's CA"),
+    ("UNKNOWN_CA", "the caller does not trust this node's certificate (it verifies against another CA)"),
+    ("BAD_CERTIFICATE", "the caller refused this node's certificate (wrong host name or address, or another CA)"),
+    ("CERTIFICATE_UNKNOWN", "the caller refused this node's certificate (wrong host name or address, or another CA)"),
+    ("CERTIFICATE_EXPIRED", "the caller says this node's certificate has expired"),
+)
+
+
+def tls_refusal_reason(error: ssl.SSLError) -> str:
+    text = str(error)
+    return next((meaning for marker, meaning in TLS_REFUSALS if marker in text), "TLS handshake failed")
+
+
+class TlsThreadWorker(ThreadWorker):
+    """gthread, with one clear log line naming why a TLS connection was refused."""
+
+    def handle_error(self, req, client, addr, exc):
+        if not isinstance(exc, ssl.SSLError):
+            return super().handle_error(req, client, addr, exc)
+        # gunicorn's own line ("Invalid request from ip=...") names neither the node nor the cause.
+        self.log.warning("%s: refused a TLS connection from %s: %s (%s)", self.cfg.proc_name.removeprefix("badkv-"),
+                         (addr or ("?",))[0], tls_refusal_reason(exc), exc)
+        try:
+            client.close()  # nothing can be answered on a connection whose handshake failed
+        except OSError:
+            pass
+
+
+class PeerAwareThreadWorker(TlsThreadWorker):
     """gthread, plus a reserved pool so replication never waits behind client requests."""
 
     def init_process(self):
