@@ -12,6 +12,12 @@ them) and serves every request of a connection that opened with
 calls (see cluster/transport.py), so deciding once per connection costs one peek per
 connection, not per request.
 
+With TLS the first bytes are a handshake, not a request line. A new TLS
+connection is then handshaken in the peer pool (bounded by a timeout, so a
+stalled caller cannot hold a peer thread), and a connection that presented a
+client certificate verified against the CA, as every peer does, stays there;
+any other goes to the shared pool.
+
 On SIGTERM a leader first hands leadership to its most caught-up follower and
 only then stops serving, so a rolling restart never waits for an election
 timeout. Everything else is gunicorn's gthread worker.
@@ -28,10 +34,15 @@ import time
 from concurrent import futures
 from functools import partial
 
+from gunicorn import http as gunicorn_http
+from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import ThreadWorker
 
 PEER_REQUEST_PREFIX = b"POST /cluster/"
 PEER_THREADS = 4
+# A peer on loopback or a LAN handshakes in milliseconds; this only ends callers that stall.
+HANDSHAKE_TIMEOUT = 2.0
+HANDED_TO_SHARED_POOL = "shared pool"
 
 logger = logging.getLogger(__name__)
 
@@ -79,26 +90,66 @@ class PeerAwareThreadWorker(TlsThreadWorker):
         kind = getattr(conn, "badkv_kind", None)
         if kind is None:
             kind = self._request_kind(conn)
-            if kind != "waiting":
+            if kind not in ("waiting", "tls"):
                 conn.badkv_kind = kind
         if kind == "waiting":
             self._wait_for_first_bytes(conn)
+        elif kind == "tls":
+            future = self.peer_pool.submit(self._handshake_then_route, conn)
+            future.add_done_callback(lambda done: self.method_queue.defer(self._after_handshake, conn, done))
         elif kind == "peer":
             future = self.peer_pool.submit(self.handle, conn)
             future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
         else:
             super().enqueue_req(conn)
 
-    @staticmethod
-    def _request_kind(conn) -> str:
-        """peer, public, or waiting (a new connection whose first request has not arrived yet)."""
+    def _request_kind(self, conn) -> str:
+        """peer, public, tls (decided after the handshake), or waiting (nothing has arrived yet)."""
         try:
             head = conn.sock.recv(len(PEER_REQUEST_PREFIX), socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return "waiting" if conn.parser is None and not getattr(conn, "data_ready", False) else "public"
         except OSError:
             return "public"  # let gunicorn's own handling see and close the broken socket
+        if self.cfg.is_ssl and not conn.initialized:
+            return "tls" if head else "public"
         return "peer" if head.startswith(PEER_REQUEST_PREFIX[:len(head)]) and head else "public"
+
+    def _handshake_then_route(self, conn):
+        """In the peer pool: the TLS handshake, then serve a caller with a verified certificate here."""
+        try:
+            self._tls_handshake(conn)
+        except ssl.SSLError as error:
+            self.handle_error(None, conn.sock, conn.client, error)
+            return False
+        except OSError as error:  # a timeout or a reset: nothing to answer
+            self.log.info("%s: TLS handshake with %s failed: %s", self.cfg.proc_name.removeprefix("badkv-"),
+                          conn.client[0] if conn.client else "?", error or error.__class__.__name__)
+            return False
+        if conn.sock.getpeercert():
+            conn.badkv_kind = "peer"
+            return self.handle(conn)
+        conn.badkv_kind = "public"
+        return HANDED_TO_SHARED_POOL
+
+    def _tls_handshake(self, conn) -> None:
+        """What gunicorn's connection ``init`` does for HTTP/1.1 over TLS, with a timeout on the handshake."""
+        conn.sock.setblocking(True)
+        conn.sock.settimeout(HANDSHAKE_TIMEOUT)
+        # Wrapping detaches the plain socket: from here on, closing the connection must close ``tls``.
+        conn.sock = tls = gunicorn_sock.ssl_wrap_socket(conn.sock, self.cfg)
+        if not self.cfg.do_handshake_on_connect:
+            tls.do_handshake()
+        tls.settimeout(None)
+        conn.initialized = True
+        conn.parser = gunicorn_http.get_parser(self.cfg, tls, conn.client)
+
+    def _after_handshake(self, conn, done) -> None:
+        """On the event loop: a public connection joins the shared pool; anything else finishes as usual."""
+        if not done.cancelled() and done.exception() is None and done.result() == HANDED_TO_SHARED_POOL:
+            ThreadWorker.enqueue_req(self, conn)
+        else:
+            self.finish_request(conn, done)
 
     def _wait_for_first_bytes(self, conn) -> None:
         """Park a new connection on the poller until its request arrives (gthread's pending list)."""

@@ -9,6 +9,8 @@ refusal leaves a line in a log that says why.
 from __future__ import annotations
 
 import datetime
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -140,6 +142,33 @@ def test_a_certificate_from_the_cluster_ca_passes_the_check(follower, certs):
     assert answer.status_code == 200
     assert msgpack.unpackb(answer.content)["success"] is False
     assert raft_state(follower)[:2] == before[:2] == (stats["term"], stats["last_index"])
+
+
+def test_a_new_peer_connection_is_served_while_every_shared_thread_is_busy(follower, certs):
+    """With TLS the worker cannot peek at the request line; a caller with a verified certificate is still
+    served from the reserved peer pool when slow clients hold every thread of the shared one."""
+    context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+    held = []
+    try:
+        for _ in range(40):  # more than the follower's 32 request threads
+            raw = socket.create_connection(("127.0.0.1", follower.port), timeout=2)
+            try:
+                held.append(context.wrap_socket(raw, server_hostname="127.0.0.1"))
+            except TimeoutError:  # handshakes made in the shared pool wait once it is full
+                raw.close()
+                break
+            held[-1].sendall(b"GET /admin/health HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        with pytest.raises(requests.exceptions.Timeout):  # the shared pool is indeed full
+            requests.get(follower.url + "/admin/health", verify=str(certs / "ca.crt"), timeout=1)
+        body = {"term": 0, "leader": "n1", "prev_index": 0, "prev_term": 0, "entries": [], "leader_commit": 0,
+                "seq": 1}
+        answer = requests.post(follower.url + "/cluster/v1/append", data=msgpack.packb(body), headers=MSGPACK,
+                               timeout=2, verify=str(certs / "ca.crt"),
+                               cert=(str(certs / "ops.crt"), str(certs / "ops.key")))
+        assert answer.status_code == 200
+    finally:
+        for connection in held:
+            connection.close()
 
 
 def expired_client_certificate(certs: Path, directory: Path) -> tuple[str, str]:
