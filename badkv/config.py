@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -196,9 +195,6 @@ class Config:
         tls = [bool(self.cert_file), bool(self.key_file), bool(self.ca_file)]
         if any(tls) and not all(tls):
             raise ConfigError("TLS needs all three of -cert-file, -key-file and -ca-file (peers verify each other)")
-        for flag, path in (("-cert-file", self.cert_file), ("-key-file", self.key_file), ("-ca-file", self.ca_file)):
-            if path and not os.path.isfile(path):
-                raise ConfigError(f"{flag} {path}: no such file (make certificates with 'badkvctl certs')")
         if self.cluster_secret_file and self.cluster_secret:
             raise ConfigError("give the cluster secret once: -cluster-secret-file or BADKV_CLUSTER_SECRET, not both")
         if self.auth and not self.admin_token_file:

@@ -277,13 +277,3 @@ def test_security_settings_are_checked_together(values, message):
     with pytest.raises(ConfigError, match=message):
         build(values)
 
-
-def test_tls_files_must_exist(tmp_path):
-    for name in ("n1.crt", "n1.key"):
-        (tmp_path / name).write_text("pem")
-    values = {"cert_file": str(tmp_path / "n1.crt"), "key_file": str(tmp_path / "n1.key"),
-              "ca_file": str(tmp_path / "ca.crt")}
-    with pytest.raises(ConfigError, match=r"-ca-file .*ca.crt: no such file"):
-        build(values)
-    (tmp_path / "ca.crt").write_text("pem")
-    assert build(values).ca_file == str(tmp_path / "ca.crt")
