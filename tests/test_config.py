@@ -276,4 +276,3 @@ def test_default_threads_depend_on_the_cluster_size(cluster, threads):
 def test_security_settings_are_checked_together(values, message):
     with pytest.raises(ConfigError, match=message):
         build(values)
-

@@ -67,12 +67,16 @@ def tls_refusal_reason(error: ssl.SSLError) -> str:
 class TlsThreadWorker(ThreadWorker):
     """gthread, with one clear log line naming why a TLS connection was refused."""
 
+    @property
+    def node_name(self) -> str:
+        return self.cfg.proc_name.removeprefix("badkv-")
+
     def handle_error(self, req, client, addr, exc):
         if not isinstance(exc, ssl.SSLError):
             return super().handle_error(req, client, addr, exc)
         # gunicorn's own line ("Invalid request from ip=...") names neither the node nor the cause.
-        self.log.warning("%s: refused a TLS connection from %s: %s (%s)", self.cfg.proc_name.removeprefix("badkv-"),
-                         (addr or ("?",))[0], tls_refusal_reason(exc), exc)
+        self.log.warning("%s: refused a TLS connection from %s: %s (%s)", self.node_name, (addr or ("?",))[0],
+                         tls_refusal_reason(exc), exc)
         try:
             client.close()  # nothing can be answered on a connection whose handshake failed
         except OSError:
@@ -119,11 +123,13 @@ class PeerAwareThreadWorker(TlsThreadWorker):
         """In the peer pool: the TLS handshake, then serve a caller with a verified certificate here."""
         try:
             self._tls_handshake(conn)
+        except ssl.SSLEOFError:
+            return False  # closed before the handshake ended, as TCP health checks do: nothing to say
         except ssl.SSLError as error:
             self.handle_error(None, conn.sock, conn.client, error)
             return False
         except OSError as error:  # a timeout or a reset: nothing to answer
-            self.log.info("%s: TLS handshake with %s failed: %s", self.cfg.proc_name.removeprefix("badkv-"),
+            self.log.info("%s: TLS handshake with %s failed: %s", self.node_name,
                           conn.client[0] if conn.client else "?", error or error.__class__.__name__)
             return False
         if conn.sock.getpeercert():
