@@ -1,13 +1,26 @@
 # badkv developer commands. `make run` starts a 3-node local cluster; `make test` runs the suite.
+# `make run-tls` makes certificates under data/certs (once) and starts the same cluster over TLS.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-badkv
 
-.PHONY: run test test-fast bench soak install clean
+CERTS := data/certs
+TLS_NODES := badkv1 badkv2 badkv3
+
+.PHONY: run run-tls test test-fast bench soak install clean
 
 run: $(STAMP)
 	$(BIN)/honcho start
+
+run-tls: $(STAMP) $(TLS_NODES:%=$(CERTS)/%.crt)
+	$(BIN)/honcho -f Procfile.tls start
+
+$(CERTS)/ca.crt: | $(STAMP)
+	$(BIN)/badkvctl certs init --dir $(CERTS)
+
+$(CERTS)/%.crt: | $(CERTS)/ca.crt
+	$(BIN)/badkvctl certs issue $* --host 127.0.0.1,localhost --dir $(CERTS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -17,6 +17,14 @@ keepalive = _settings["keepalive"]
 timeout = _settings["timeout"]
 graceful_timeout = _settings["graceful_timeout"]
 
+# TLS (with -cert-file, -key-file and -ca-file): HTTPS, client certificates requested, verified against the CA.
+if "certfile" in _settings:
+    certfile = _settings["certfile"]
+    keyfile = _settings["keyfile"]
+    ca_certs = _settings["ca_certs"]
+    cert_reqs = _settings["cert_reqs"]
+    ssl_context = _settings["ssl_context"]
+
 # Logging and process naming
 loglevel = _settings["loglevel"]
 proc_name = _settings["proc_name"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 
 from badkv import __version__
@@ -89,11 +90,26 @@ def _open_storage_once(config: Config) -> int:
     return 0
 
 
+def check_tls_files(config: Config) -> None:
+    """Load the TLS files once before serving: a missing file, a bad PEM or a key that does not match its
+    certificate is then one line naming the files, not a traceback from the worker."""
+    if not config.cert_file:
+        return
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=config.ca_file)
+        context.load_cert_chain(config.cert_file, config.key_file)
+    except (OSError, ssl.SSLError) as error:
+        print(f"badkv: cannot use -cert-file {config.cert_file}, -key-file {config.key_file} and -ca-file "
+              f"{config.ca_file} (make them with 'badkvctl certs'): {error}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     config = parse_config(sys.argv[1:] if argv is None else argv, dict(os.environ))
     from badkv.http.serving import BadkvApplication, configure_logging
 
     configure_logging(config)
+    check_tls_files(config)
     check_storage(config)
     BadkvApplication(config).run()
 

@@ -26,21 +26,39 @@ class Value:
     revision: int
 
 
+def _reason(error: requests.RequestException) -> str:
+    """The error's class, and for TLS failures the reason too (a wrong CA, host or protocol is worth naming)."""
+    text = str(error)
+    for marker in ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER", "certificate required", "SSLError"):
+        if marker in text:
+            return f"{error.__class__.__name__}: TLS failed: {text[-240:]}"
+    return error.__class__.__name__
+
+
 class Client:
     """Talks to one node (any node: followers forward writes to the leader)."""
 
-    def __init__(self, endpoint: str = "http://127.0.0.1:10001", timeout: float = 10.0):
-        self.endpoint = endpoint.rstrip("/") if "://" in endpoint else "http://" + endpoint.rstrip("/")
+    def __init__(self, endpoint: str = "http://127.0.0.1:10001", timeout: float = 10.0, *,
+                 ca_file: str | None = None, cert: str | tuple[str, str] | None = None):
+        """``ca_file``: verify an https node against this CA (an endpoint without a scheme then means https);
+        ``cert``: a client certificate to present, a PEM file or a (certificate, key) pair."""
+        scheme = "https://" if ca_file else "http://"
+        self.endpoint = endpoint.rstrip("/") if "://" in endpoint else scheme + endpoint.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
         self.session.trust_env = False
+        if ca_file:
+            self.session.verify = ca_file
+        self.session.cert = cert
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         try:
             response = self.session.request(method, self.endpoint + path, **kwargs)
         except requests.RequestException as error:
-            raise ClientError(0, "unreachable", f"{self.endpoint}: {error.__class__.__name__}") from None
+            raise ClientError(0, "unreachable", f"{self.endpoint}: {_reason(error)}") from None
+        except OSError as error:  # a CA or certificate file that cannot be read
+            raise ClientError(0, "unreachable", f"{self.endpoint}: {error}") from None
         if response.status_code >= 400:
             try:
                 body = response.json()

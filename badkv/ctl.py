@@ -1,7 +1,8 @@
 """``badkvctl``: a shell client for any badkv node.
 
 Exit status: 0 success, 1 key not found, 2 usage error, 3 the server refused
-the request (its JSON error is printed), 4 the node could not be reached.
+the request (its JSON error is printed) or a local command refused (restore,
+certs), 4 the node could not be reached.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import requests
 from badkv.client import Client, ClientError
 from badkv.config import Config
 from badkv.errors import ConfigError
+from badkv.security.pki import PkiError
+from badkv.security.pki_cli import add_certs_command, run_certs
 from badkv.storage.backup import RestoreError, download_backup, restore_backup
 from badkv.storage.datadir import DataDirMismatch
 from badkv.storage.frames import CorruptLogError
@@ -28,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint", "-e", default=os.environ.get("BADKV_ENDPOINT", "http://127.0.0.1:10001"),
                         help="node to talk to (env BADKV_ENDPOINT, default http://127.0.0.1:10001)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    for option, what in (("ca-file", "CA certificate (PEM) to verify an https node against"),
+                         ("cert-file", "client certificate (PEM) to present"), ("key-file", "its private key (PEM)")):
+        env = "BADKV_" + option.upper().replace("-", "_")
+        parser.add_argument("--" + option, default=os.environ.get(env), help=f"{what} (env {env})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     get = commands.add_parser("get", help="print a key's value")
     get.add_argument("tenant")
@@ -61,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("members", help="print the cluster's members as a table")
     transfer = commands.add_parser("transfer-leader", help="move leadership to another member (sent to any node)")
     transfer.add_argument("--to", metavar="NAME", help="the member to lead next (default: the most caught-up follower)")
+    add_certs_command(commands)
     return parser
 
 
@@ -76,6 +84,8 @@ def _members_table(members: list[dict]) -> str:
 
 def run(args: argparse.Namespace, client: Client) -> int:
     out = sys.stdout
+    if args.command == "certs":
+        return run_certs(args)
     if args.command == "get":
         value = client.get(args.tenant, args.name, consistency=args.consistency, min_revision=args.min_revision)
         out.buffer.write(value.value) if hasattr(out, "buffer") else out.write(value.value.decode())
@@ -111,16 +121,21 @@ def run(args: argparse.Namespace, client: Client) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    client = Client(args.endpoint, timeout=args.timeout)
+    cert = ((args.cert_file, args.key_file) if args.key_file else args.cert_file) if args.cert_file else None
+    client = Client(args.endpoint, timeout=args.timeout, ca_file=args.ca_file, cert=cert)
     try:
         status = run(args, client)
     except ClientError as error:
         print(f"badkvctl: {error.code}: {error.message}", file=sys.stderr)
         status = EXIT_UNREACHABLE if error.status == 0 else EXIT_NOT_FOUND if error.status == 404 else EXIT_REFUSED
-    except (RestoreError, CorruptLogError, DataDirMismatch, ConfigError) as error:
+    except (RestoreError, CorruptLogError, DataDirMismatch, ConfigError, PkiError) as error:
         print(f"badkvctl: {error}", file=sys.stderr)
         status = EXIT_REFUSED
     except requests.RequestException as error:
         print(f"badkvctl: unreachable: {error.__class__.__name__}", file=sys.stderr)
         status = EXIT_UNREACHABLE
     sys.exit(status)
+
+
+if __name__ == "__main__":  # python -m badkv.ctl, as the tests run it
+    main()

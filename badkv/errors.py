@@ -46,6 +46,13 @@ class InvalidParameter(BadRequest):
     code = "invalid_parameter"
 
 
+class Unauthenticated(BadkvError):
+    """The caller did not prove who it is (a missing or unverified credential); nothing was done."""
+
+    status = 401
+    code = "unauthenticated"
+
+
 class NotFound(BadkvError):
     status = 404
     code = "not_found"

@@ -1,6 +1,7 @@
 """Tests for badkv.cli: Go-style and GNU-style flags, BADKV_* environment, one-line usage errors."""
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 
 from badkv import __version__
 from badkv.cli import parse_config
-from badkv.config import OPTIONS
+from badkv.config import OPTIONS, Config
 
 THREE = "n1=127.0.0.1:10001,n2=127.0.0.1:10002,n3=127.0.0.1:10003"
 
@@ -179,3 +180,19 @@ def test_the_real_command_reports_a_bad_flag_in_one_line():
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("badkv: ")
+
+
+def test_tls_files_that_cannot_be_used_stop_the_node_with_one_line(tmp_path, capsys):
+    from badkv.cli import check_tls_files
+    from badkv.security import pki
+
+    pki.create_ca(tmp_path)
+    n1, n2 = pki.issue(tmp_path, "n1", ["127.0.0.1"]), pki.issue(tmp_path, "n2", ["127.0.0.1"])
+    good = Config.from_sources({"name": "n1", "cert_file": str(n1.certificate), "key_file": str(n1.key),
+                                "ca_file": str(tmp_path / "ca.crt")})
+    check_tls_files(good)  # loads, says nothing
+    for bad in ({"key_file": str(n2.key)}, {"ca_file": str(tmp_path / "missing.crt")}):
+        with pytest.raises(SystemExit) as stopped:
+            check_tls_files(dataclasses.replace(good, **bad))
+        assert stopped.value.code == 1
+        assert "badkv: cannot use -cert-file" in capsys.readouterr().err

@@ -25,7 +25,7 @@ from badkv.cluster.reader import Reader
 from badkv.cluster.replicator import Replicator
 from badkv.cluster.snapshotter import Snapshotter
 from badkv.cluster.take_sync import TakeSync
-from badkv.cluster.transport import PeerClient, TransportError
+from badkv.cluster.transport import PeerClient, PeerTls, TransportError
 from badkv.cluster.writer import Writer
 from badkv.config import Config
 from badkv.consensus.core import Core
@@ -57,7 +57,9 @@ class Node:
         self.wal = recovered.wal
         self.recovery_seconds = recovered.seconds
         self.core = self._build_core(recovered)
-        self.peers = {name: PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2)
+        tls = PeerTls(config.ca_file, config.cert_file, config.key_file) if config.cert_file else None
+        self.peers = {name: PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2,
+                                       tls=tls, local_name=config.name)
                       for name, address in config.peers.items()}
         self.applier, self.driver = Applier(self), Driver(self)
         self.writer, self.reader, self.follower = Writer(self), Reader(self), Follower(self)

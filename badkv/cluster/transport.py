@@ -1,14 +1,17 @@
-"""Calls from one node to another: msgpack over HTTP with keep-alive and explicit timeouts.
+"""Calls from one node to another: msgpack over HTTP (HTTPS with TLS) with keep-alive and explicit timeouts.
 
 Peer bodies are msgpack; above ``COMPRESS_THRESHOLD`` bytes they are
 snappy-compressed (cramjam) and marked with ``Content-Encoding: snappy``.
 Every failure (refused, reset, timeout, non-2xx) becomes ``TransportError`` so
-callers handle one exception.
+callers handle one exception. With TLS every call verifies the other node
+against the cluster's CA and presents this node's certificate (mTLS).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
+from dataclasses import dataclass
 
 import cramjam
 import msgpack
@@ -71,26 +74,50 @@ def decode_body(body: bytes, content_encoding: str | None) -> dict:
     return message
 
 
-def new_session(pool_size: int) -> requests.Session:
+@dataclass(frozen=True)
+class PeerTls:
+    """The files of mutual TLS: the CA to verify the other node against, and this node's certificate and key."""
+
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+    def client_context(self) -> ssl.SSLContext:
+        """Verify the server's certificate and host name against the CA; present this node's certificate."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def new_session(pool_size: int, tls: PeerTls | None = None) -> requests.Session:
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
+    session.mount("https://" if tls else "http://", adapter)
     session.trust_env = False  # never route loopback peer traffic through an HTTP proxy
+    if tls:
+        session.verify = tls.ca_file
+        session.cert = (tls.cert_file, tls.key_file)
     return session
 
 
 class PeerClient:
     """One node's client for another node's peer and public endpoints."""
 
-    def __init__(self, name: str, address: str, *, timeout: float, pool_size: int = 4):
+    def __init__(self, name: str, address: str, *, timeout: float, pool_size: int = 4, tls: PeerTls | None = None,
+                 local_name: str = ""):
         self.name = name
-        self.base_url = f"http://{address}"
+        self.local_name = local_name
+        self.base_url = f"{'https' if tls else 'http'}://{address}"
         self.timeout = timeout
-        self.session = new_session(pool_size)
+        self.session = new_session(pool_size, tls)
         # Peer calls get connections of their own: the other node serves a connection that
         # opens with POST /cluster/ from its reserved peer pool (see worker.py).
-        self.peer_session = new_session(2)
-        self.peer_pool = self.peer_session.get_adapter(self.base_url).poolmanager.connection_from_url(self.base_url)
+        self.peer_session = new_session(2, tls)
+        pool_kwargs = {"ssl_context": tls.client_context()} if tls else None
+        self.peer_pool = self.peer_session.get_adapter(self.base_url).poolmanager.connection_from_url(
+            self.base_url, pool_kwargs=pool_kwargs)
+        self.last_tls_failure = ""
 
     def call(self, path: str, message: dict, timeout: float | None = None) -> dict:
         body, headers = encode_body(message)
@@ -104,7 +131,10 @@ class PeerClient:
             response = self.peer_pool.urlopen("POST", path, body=body, headers=headers, retries=False,
                                               redirect=False, timeout=urllib3.Timeout(connect=timeout, read=timeout))
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            self._log_tls_failure(error)
             raise _pool_failure(self.name, error) from None
+        if self.last_tls_failure:
+            self.last_tls_failure = ""  # working again: the next failure is news
         if response.status != 200:
             text = response.data[:200].decode("utf-8", "replace")
             raise TransportError(f"{self.name}: {path} answered {response.status}: {text}")
@@ -112,6 +142,16 @@ class PeerClient:
             return decode_body(response.data, response.headers.get("Content-Encoding"))
         except ValueError as error:
             raise TransportError(f"{self.name}: {error}") from None
+
+    def _log_tls_failure(self, error: Exception) -> None:
+        """Say why a TLS handshake with the other node failed, once for each new reason (calls repeat many
+        times a second, and the replicators log failed calls only at debug level)."""
+        if not isinstance(error, urllib3.exceptions.SSLError) and "SSL" not in str(error):
+            return
+        reason = str(error)
+        if reason != self.last_tls_failure:
+            self.last_tls_failure = reason
+            logger.warning("%s: TLS with %s at %s failed: %s", self.local_name, self.name, self.base_url, reason)
 
     def append(self, request: dict) -> dict:
         return self.call("/cluster/v1/append", request)

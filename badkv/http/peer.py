@@ -6,8 +6,10 @@ from flask import Blueprint, Response, current_app, request
 
 from badkv.errors import BadRequest
 from badkv.cluster.transport import MSGPACK, decode_body, encode_body
+from badkv.http.client_certs import require_client_certificate
 
 bp = Blueprint("peer", __name__, url_prefix="/cluster/v1")
+bp.before_request(require_client_certificate)
 
 APPEND_FIELDS = ("term", "leader", "prev_index", "prev_term", "entries", "leader_commit", "seq")
 VOTE_FIELDS = ("term", "candidate", "last_index", "last_term")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 
 from gunicorn.app.base import BaseApplication
 
@@ -46,13 +47,47 @@ def worker_exit(server, worker) -> None:
         server.log.info("badkv node stopped")
 
 
+def tls_settings(config: Config) -> dict:
+    """Gunicorn's own TLS: with the three files, serve HTTPS and ask every caller for a certificate.
+
+    The certificate is requested, not required (CERT_OPTIONAL): curl and badkvctl use the public API
+    without one, while ``/cluster/v1`` refuses any call that did not present one (http/peer.py). A
+    certificate that is presented must verify against the CA, or the handshake fails.
+    """
+    if not config.cert_file:
+        return {}
+    return {"certfile": config.cert_file, "keyfile": config.key_file, "ca_certs": config.ca_file,
+            "cert_reqs": ssl.CERT_OPTIONAL, "ssl_context": cached_ssl_context}
+
+
+_contexts: dict[tuple, ssl.SSLContext] = {}
+
+
+def cached_ssl_context(conf, default_ssl_context_factory) -> ssl.SSLContext:
+    """Gunicorn builds an SSLContext per connection, reading and parsing the key and the CA each time;
+    one context serves every connection (a changed certificate takes effect at restart)."""
+    key = (conf.certfile, conf.keyfile, conf.ca_certs, conf.cert_reqs)
+    if key not in _contexts:
+        context = default_ssl_context_factory()
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        _contexts[key] = context
+    return _contexts[key]
+
+
+def worker_class(config: Config) -> str:
+    """A cluster member reserves threads for its peers; a single node has no peers to starve."""
+    if len(config.cluster) > 1:
+        return "badkv.http.worker.PeerAwareThreadWorker"
+    # The plain gthread worker, but one that says clearly why it refused a TLS connection.
+    return "badkv.http.worker.TlsThreadWorker" if config.cert_file else "gthread"
+
+
 def gunicorn_settings(config: Config) -> dict:
     """Gunicorn settings for ``config``: the single source for both ways of starting a node."""
     return {
         "bind": [config.listen],
         "workers": 1,
-        # A single node has no peers to starve; the reserved peer pool costs a few percent.
-        "worker_class": "badkv.http.worker.PeerAwareThreadWorker" if len(config.cluster) > 1 else "gthread",
+        "worker_class": worker_class(config),
         "threads": config.threads,
         "keepalive": KEEPALIVE,
         "graceful_timeout": GRACEFUL_TIMEOUT,
@@ -61,6 +96,7 @@ def gunicorn_settings(config: Config) -> dict:
         "loglevel": "warning" if config.log_level == "info" else config.log_level,
         "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
+        **tls_settings(config),
     }
 
 

@@ -12,6 +12,12 @@ them) and serves every request of a connection that opened with
 calls (see cluster/transport.py), so deciding once per connection costs one peek per
 connection, not per request.
 
+With TLS the first bytes are a handshake, not a request line. A new TLS
+connection is then handshaken in the peer pool (bounded by a timeout, so a
+stalled caller cannot hold a peer thread), and a connection that presented a
+client certificate verified against the CA, as every peer does, stays there;
+any other goes to the shared pool.
+
 On SIGTERM a leader first hands leadership to its most caught-up follower and
 only then stops serving, so a rolling restart never waits for an election
 timeout. Everything else is gunicorn's gthread worker.
@@ -22,20 +28,62 @@ from __future__ import annotations
 import logging
 import selectors
 import socket
+import ssl
 import threading
 import time
 from concurrent import futures
 from functools import partial
 
+from gunicorn import http as gunicorn_http
+from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import ThreadWorker
 
 PEER_REQUEST_PREFIX = b"POST /cluster/"
 PEER_THREADS = 4
+# A peer on loopback or a LAN handshakes in milliseconds; this only ends callers that stall.
+HANDSHAKE_TIMEOUT = 2.0
+HANDED_TO_SHARED_POOL = "shared pool"
 
 logger = logging.getLogger(__name__)
 
 
-class PeerAwareThreadWorker(ThreadWorker):
+# What OpenSSL's reason codes mean for someone reading this node's log.
+TLS_REFUSALS = (
+    ("HTTP_REQUEST", "plain HTTP sent to this HTTPS port (use https:// and the CA)"),
+    ("certificate has expired", "the caller's certificate has expired"),
+    ("CERTIFICATE_VERIFY_FAILED", "the caller's certificate is not signed by this cluster's CA"),
+    ("UNKNOWN_CA", "the caller does not trust this node's certificate (it verifies against another CA)"),
+    ("BAD_CERTIFICATE", "the caller refused this node's certificate (wrong host name or address, or another CA)"),
+    ("CERTIFICATE_UNKNOWN", "the caller refused this node's certificate (wrong host name or address, or another CA)"),
+    ("CERTIFICATE_EXPIRED", "the caller says this node's certificate has expired"),
+)
+
+
+def tls_refusal_reason(error: ssl.SSLError) -> str:
+    text = str(error)
+    return next((meaning for marker, meaning in TLS_REFUSALS if marker in text), "TLS handshake failed")
+
+
+class TlsThreadWorker(ThreadWorker):
+    """gthread, with one clear log line naming why a TLS connection was refused."""
+
+    @property
+    def node_name(self) -> str:
+        return self.cfg.proc_name.removeprefix("badkv-")
+
+    def handle_error(self, req, client, addr, exc):
+        if not isinstance(exc, ssl.SSLError):
+            return super().handle_error(req, client, addr, exc)
+        # gunicorn's own line ("Invalid request from ip=...") names neither the node nor the cause.
+        self.log.warning("%s: refused a TLS connection from %s: %s (%s)", self.node_name, (addr or ("?",))[0],
+                         tls_refusal_reason(exc), exc)
+        try:
+            client.close()  # nothing can be answered on a connection whose handshake failed
+        except OSError:
+            pass
+
+
+class PeerAwareThreadWorker(TlsThreadWorker):
     """gthread, plus a reserved pool so replication never waits behind client requests."""
 
     def init_process(self):
@@ -46,26 +94,68 @@ class PeerAwareThreadWorker(ThreadWorker):
         kind = getattr(conn, "badkv_kind", None)
         if kind is None:
             kind = self._request_kind(conn)
-            if kind != "waiting":
+            if kind not in ("waiting", "tls"):
                 conn.badkv_kind = kind
         if kind == "waiting":
             self._wait_for_first_bytes(conn)
+        elif kind == "tls":
+            future = self.peer_pool.submit(self._handshake_then_route, conn)
+            future.add_done_callback(lambda done: self.method_queue.defer(self._after_handshake, conn, done))
         elif kind == "peer":
             future = self.peer_pool.submit(self.handle, conn)
             future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
         else:
             super().enqueue_req(conn)
 
-    @staticmethod
-    def _request_kind(conn) -> str:
-        """peer, public, or waiting (a new connection whose first request has not arrived yet)."""
+    def _request_kind(self, conn) -> str:
+        """peer, public, tls (decided after the handshake), or waiting (nothing has arrived yet)."""
         try:
             head = conn.sock.recv(len(PEER_REQUEST_PREFIX), socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return "waiting" if conn.parser is None and not getattr(conn, "data_ready", False) else "public"
         except OSError:
             return "public"  # let gunicorn's own handling see and close the broken socket
+        if self.cfg.is_ssl and not conn.initialized:
+            return "tls" if head else "public"
         return "peer" if head.startswith(PEER_REQUEST_PREFIX[:len(head)]) and head else "public"
+
+    def _handshake_then_route(self, conn):
+        """In the peer pool: the TLS handshake, then serve a caller with a verified certificate here."""
+        try:
+            self._tls_handshake(conn)
+        except ssl.SSLEOFError:
+            return False  # closed before the handshake ended, as TCP health checks do: nothing to say
+        except ssl.SSLError as error:
+            self.handle_error(None, conn.sock, conn.client, error)
+            return False
+        except OSError as error:  # a timeout or a reset: nothing to answer
+            self.log.info("%s: TLS handshake with %s failed: %s", self.node_name,
+                          conn.client[0] if conn.client else "?", error or error.__class__.__name__)
+            return False
+        if conn.sock.getpeercert():
+            conn.badkv_kind = "peer"
+            return self.handle(conn)
+        conn.badkv_kind = "public"
+        return HANDED_TO_SHARED_POOL
+
+    def _tls_handshake(self, conn) -> None:
+        """What gunicorn's connection ``init`` does for HTTP/1.1 over TLS, with a timeout on the handshake."""
+        conn.sock.setblocking(True)
+        conn.sock.settimeout(HANDSHAKE_TIMEOUT)
+        # Wrapping detaches the plain socket: from here on, closing the connection must close ``tls``.
+        conn.sock = tls = gunicorn_sock.ssl_wrap_socket(conn.sock, self.cfg)
+        if not self.cfg.do_handshake_on_connect:
+            tls.do_handshake()
+        tls.settimeout(None)
+        conn.initialized = True
+        conn.parser = gunicorn_http.get_parser(self.cfg, tls, conn.client)
+
+    def _after_handshake(self, conn, done) -> None:
+        """On the event loop: a public connection joins the shared pool; anything else finishes as usual."""
+        if not done.cancelled() and done.exception() is None and done.result() == HANDED_TO_SHARED_POOL:
+            ThreadWorker.enqueue_req(self, conn)
+        else:
+            self.finish_request(conn, done)
 
     def _wait_for_first_bytes(self, conn) -> None:
         """Park a new connection on the poller until its request arrives (gthread's pending list)."""

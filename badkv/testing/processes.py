@@ -2,7 +2,9 @@
 
 Each node runs in its own process group (``start_new_session``) so a signal
 reaches gunicorn's master and its worker together, and cleanup never needs to
-find processes by name.
+find processes by name. With a certificate directory (``certs``: ``ca.crt`` and
+``NAME.crt``/``NAME.key`` per node, as ``badkvctl certs`` writes them) the nodes
+serve HTTPS and the helpers verify them against that CA.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ class NodeProcess:
     """One ``badkv`` node started as a subprocess."""
 
     def __init__(self, name: str, port: int, *, cluster: str | None = None, log_dir: Path,
-                 extra_args: list[str] | None = None, env: dict | None = None):
+                 extra_args: list[str] | None = None, env: dict | None = None, certs: Path | None = None):
         self.name = name
         self.port = port
         self.cluster = cluster
         self.log_path = Path(log_dir) / f"{name}.log"
         self.extra_args = list(extra_args or [])
         self.env = env
+        self.certs = Path(certs) if certs else None
         self.process: subprocess.Popen | None = None
 
     @property
@@ -40,12 +43,23 @@ class NodeProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}"
+        return f"{'https' if self.certs else 'http'}://{self.address}"
+
+    @property
+    def ca_file(self) -> str | None:
+        """The CA to verify this node against (None: it serves plain HTTP)."""
+        return str(self.certs / "ca.crt") if self.certs else None
+
+    def get(self, path: str, timeout: float = 0.5) -> requests.Response:
+        return requests.get(self.url + path, timeout=timeout, verify=self.ca_file or True)
 
     def command(self) -> list[str]:
         args = [sys.executable, "-m", "badkv", "-name", self.name, "-listen", self.address]
         if self.cluster:
             args += ["-cluster", self.cluster]
+        if self.certs:
+            args += ["-cert-file", str(self.certs / f"{self.name}.crt"),
+                     "-key-file", str(self.certs / f"{self.name}.key"), "-ca-file", self.ca_file]
         return args + self.extra_args
 
     def start(self, wait: bool = True, timeout: float = 15.0) -> "NodeProcess":
@@ -65,7 +79,7 @@ class NodeProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
             try:
-                if requests.get(self.url + "/admin/health", timeout=0.5).status_code == 200:
+                if self.get("/admin/health").status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -141,7 +155,7 @@ class LocalCluster:
 
     def __init__(self, size: int, log_dir: Path, *, extra_args: list[str] | None = None,
                  peer_addresses: dict[tuple[str, str], str] | None = None, prefix: str = "n",
-                 ports: dict[str, int] | None = None):
+                 ports: dict[str, int] | None = None, certs: Path | None = None):
         self.names = [f"{prefix}{i + 1}" for i in range(size)]
         self.ports = ports or {name: free_port() for name in self.names}
         self.log_dir = Path(log_dir)
@@ -155,7 +169,7 @@ class LocalCluster:
                 members.append(f"{other}={address}")
             cluster = ",".join(members) if size > 1 else None
             self.nodes[name] = NodeProcess(name, self.ports[name], cluster=cluster, log_dir=self.log_dir,
-                                           extra_args=extra_args)
+                                           extra_args=extra_args, certs=certs)
 
     @property
     def leader(self) -> NodeProcess:
@@ -185,7 +199,7 @@ class LocalCluster:
             if not node.running:
                 continue
             try:
-                stats = requests.get(node.url + "/admin/stats", timeout=0.5).json()
+                stats = node.get("/admin/stats").json()
             except (requests.RequestException, ValueError):
                 continue
             if stats.get("role") == "leader":
@@ -205,7 +219,7 @@ class LocalCluster:
         while pending and time.monotonic() < deadline:
             for name in list(pending):
                 try:
-                    if requests.get(self.nodes[name].url + "/admin/ready", timeout=0.5).status_code == 200:
+                    if self.nodes[name].get("/admin/ready").status_code == 200:
                         pending.discard(name)
                 except requests.RequestException:
                     pass

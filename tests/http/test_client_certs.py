@@ -1,0 +1,83 @@
+"""With TLS configured, ``/cluster/v1`` takes only calls whose connection presented a verified client certificate."""
+
+from __future__ import annotations
+
+import ssl
+
+import msgpack
+import pytest
+
+from badkv.app import create_app
+from badkv.config import Config
+from badkv.http import serving
+from badkv.http.client_certs import verified_peer_subject
+from badkv.security import pki
+
+STALE_APPEND = msgpack.packb({"term": 0, "leader": "n2", "prev_index": 0, "prev_term": 0, "entries": [],
+                              "leader_commit": 0, "seq": 1})
+
+
+class VerifiedSocket:
+    """What gunicorn puts in the environ as ``gunicorn.socket`` for a caller whose certificate verified."""
+
+    def getpeercert(self):
+        return {"subject": ((("commonName", "n2"),),)}
+
+
+class PlainSocket:
+    def getpeercert(self):
+        return None
+
+
+@pytest.fixture
+def tls_config(tmp_path):
+    pki.create_ca(tmp_path)
+    issued = pki.issue(tmp_path, "t1", ["127.0.0.1"])
+    return Config.from_sources({"name": "t1", "in_memory": True, "cert_file": str(issued.certificate),
+                                "key_file": str(issued.key), "ca_file": str(tmp_path / "ca.crt")})
+
+
+@pytest.fixture
+def tls_client(tls_config):
+    app = create_app(tls_config)
+    yield app.test_client()
+    app.extensions["badkv_node"].stop()
+
+
+def append(client, sock):
+    return client.post("/cluster/v1/append", data=STALE_APPEND, content_type="application/msgpack",
+                       environ_base={"gunicorn.socket": sock} if sock else {})
+
+
+@pytest.mark.parametrize("sock", [None, PlainSocket()])
+def test_a_peer_call_without_a_verified_certificate_is_401(tls_client, sock, caplog):
+    answer = append(tls_client, sock)
+    assert answer.status_code == 401
+    assert answer.get_json()["error"] == "unauthenticated"
+    assert "t1: refused POST /cluster/v1/append" in caplog.text
+
+
+def test_a_peer_call_with_a_verified_certificate_reaches_the_node(tls_client):
+    answer = append(tls_client, VerifiedSocket())
+    assert answer.status_code == 200
+    assert msgpack.unpackb(answer.data)["success"] is False  # a stale term: answered, and nothing changed
+
+
+def test_without_tls_the_check_is_off(client):
+    assert append(client, None).status_code == 200
+
+
+def test_the_subject_of_the_verified_certificate():
+    assert verified_peer_subject({"gunicorn.socket": VerifiedSocket()}) == "commonName=n2"
+    assert verified_peer_subject({"gunicorn.socket": PlainSocket()}) is None
+    assert verified_peer_subject({}) is None
+
+
+def test_gunicorn_serves_tls_with_client_certificates_requested_not_required(tls_config, config):
+    settings = serving.gunicorn_settings(tls_config)
+    assert (settings["certfile"], settings["keyfile"], settings["ca_certs"]) == (
+        tls_config.cert_file, tls_config.key_file, tls_config.ca_file)
+    assert settings["cert_reqs"] == ssl.CERT_OPTIONAL
+    assert settings["worker_class"] == "badkv.http.worker.TlsThreadWorker"
+    plain = serving.gunicorn_settings(config)
+    assert "certfile" not in plain and plain["worker_class"] == "gthread"
