@@ -9,6 +9,7 @@ import sys
 from badkv import __version__
 from badkv.config import OPTIONS, Config
 from badkv.errors import ConfigError
+from badkv.security.tokens import read_admin_token
 
 BOOLEAN_FLAGS = {"in_memory", "repair"}
 
@@ -94,6 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     from badkv.http.serving import BadkvApplication, configure_logging
 
     configure_logging(config)
+    if config.auth:  # an unreadable or empty admin token file stops the command here, in one line
+        try:
+            read_admin_token(config.admin_token_file)
+        except ConfigError as error:
+            sys.exit(f"badkv: {error}")
     check_storage(config)
     BadkvApplication(config).run()
 

@@ -110,7 +110,11 @@ class Store:
         self._tenants: dict[str, dict[str, Record]] = {}
         self._by_revision = SortedKeyList(key=_revision_of)
         self._tenant_bytes: dict[str, int] = {}
+        self._tenant_keys: dict[str, int] = {}  # live keys per tenant (quotas and /admin/tenants)
         self._tombstones = 0
+        # Bumped on every change to a reserved tenant's records (tokens, quotas): caches of them
+        # (badkv.security) rebuild when it moves, whichever path the change came by.
+        self.system_version = 0
         self.applied_revision = 0
         self.applied_index = 0
 
@@ -156,14 +160,18 @@ class Store:
         names = self._tenants.get(tenant)
         if names is None:
             names = self._tenants[tenant] = {}
-            self._tenant_bytes[tenant] = 0
+            self._tenant_bytes[tenant] = self._tenant_keys[tenant] = 0
         old = names.get(record.name)
         if old is not None:
             self._tenant_bytes[tenant] -= len(old.value)
+            self._tenant_keys[tenant] -= not old.deleted
             self._tombstones -= old.deleted
         names[record.name] = record
         self._tenant_bytes[tenant] += len(record.value)
+        self._tenant_keys[tenant] += not record.deleted
         self._tombstones += record.deleted
+        if tenant[0] == "_":
+            self.system_version += 1
         return old
 
     def _advance(self, revision: int, index: int | None) -> None:
@@ -214,7 +222,9 @@ class Store:
         with self._lock:
             self._tenants.clear()
             self._tenant_bytes.clear()
+            self._tenant_keys.clear()
             self._tombstones = 0
+            self.system_version += 1
             for record in records:  # one pass of dict stores, then one sort: far cheaper than inserting
                 self._replace(record)
             self._by_revision = SortedKeyList((record for names in self._tenants.values() for record in names.values()),
@@ -222,6 +232,20 @@ class Store:
             self.applied_revision = revision
             self.applied_index = index
             self._applied.notify_all()
+
+    def live_records(self, tenant: str) -> list[Record]:
+        """A copy of the tenant's live records (reserved tenants are small: tokens, quotas)."""
+        with self._lock:
+            return [record for record in self._tenants.get(tenant, {}).values() if not record.deleted]
+
+    def usage(self, tenant: str) -> tuple[int, int]:
+        """The tenant's live keys and value bytes."""
+        return self._tenant_keys.get(tenant, 0), self._tenant_bytes.get(tenant, 0)
+
+    def usage_by_tenant(self) -> dict[str, tuple[int, int]]:
+        """Live keys and value bytes of every tenant that has records."""
+        with self._lock:
+            return {tenant: (self._tenant_keys[tenant], size) for tenant, size in self._tenant_bytes.items()}
 
     def stats(self) -> dict:
         with self._lock:

@@ -25,6 +25,7 @@ from badkv.cluster.reader import Reader
 from badkv.cluster.replicator import Replicator
 from badkv.cluster.snapshotter import Snapshotter
 from badkv.cluster.take_sync import TakeSync
+from badkv.cluster.tenants import Tenants
 from badkv.cluster.transport import PeerClient, TransportError
 from badkv.cluster.writer import Writer
 from badkv.config import Config
@@ -62,6 +63,7 @@ class Node:
         self.applier, self.driver = Applier(self), Driver(self)
         self.writer, self.reader, self.follower = Writer(self), Reader(self), Follower(self)
         self.forwarder = Forwarder(self)
+        self.tenants = Tenants(self)
         self.replicators = {name: Replicator(self, name, client) for name, client in self.peers.items()}
         self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take)
         self.snapshots = Snapshotter(self, recovered.base_index)

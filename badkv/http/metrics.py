@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from badkv.cluster import status
+from badkv.http.tenant_counters import TenantCounters
 
 disable_created_metrics()  # the *_created series only add noise to every scrape
 
@@ -74,6 +75,7 @@ class Metrics:
                               buckets=LATENCY_BUCKETS, registry=self.registry)
             node.observe_fsyncs(fsync.observe)
         self.counts: dict[tuple[str, str, int], int] = {}
+        self.tenants = TenantCounters()
 
     def instrument(self, app: Flask) -> None:
         """Count and time every request in a WSGI wrapper: cheaper than Flask's hooks."""
@@ -110,8 +112,21 @@ class Metrics:
                                              self.latency.labels(route, key[1]))
                 child[0].inc()
                 child[1].observe(time.perf_counter() - started)
+                if request is not None and request.blueprint == "api" and key[2] != "400":
+                    self._count_tenant(request, int(key[2]))
 
         app.wsgi_app = counted_wsgi_app
+
+    def _count_tenant(self, request, status_code: int) -> None:
+        tenant = (request.view_args or {}).get("tenant")
+        if tenant is None and request.endpoint == "api.take":
+            tenant = request.args.get("tenant")
+        if tenant is not None:
+            self.tenants.count(tenant, status_code)
+
+    def tenant_counts(self) -> dict[str, dict]:
+        """Requests and refusals per tenant this node answered (for /admin/tenants)."""
+        return self.tenants.by_tenant()
 
     def request_counts(self) -> dict:
         """Requests so far by route and status, for /admin/stats."""
