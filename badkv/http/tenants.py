@@ -1,4 +1,4 @@
-"""The ``/admin/tenants`` blueprint: tenant tokens (create, rotate, revoke) and the tenant list.
+"""The ``/admin/tenants`` blueprint: tenant tokens (create, rotate, revoke), quotas and the tenant list.
 
 Writes go to the leader (relayed from a follower like key writes); the list is
 this node's view of the replicated state plus its own request counters.
@@ -6,10 +6,11 @@ this node's view of the replicated state plus its own request counters.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from badkv.errors import ReservedTenant
 from badkv.http import api
+from badkv.security.quotas import parse_quota_body
 from badkv.security.tokens import is_reserved
 
 bp = Blueprint("tenants", __name__, url_prefix="/admin/tenants")
@@ -58,6 +59,19 @@ def revoke_token(tenant: str):
         return _answer({"tenant": tenant, "revoked": True}, 202)
 
     return _at_the_leader(revoke_here)
+
+
+@bp.put("/<tenant>/quota")
+def set_quota(tenant: str):
+    _client_tenant(tenant)
+    body = parse_quota_body(request.get_json(silent=True))
+    node = _node()
+
+    def set_here():
+        quota = node.tenants.set_quota(tenant, body)
+        return _answer({"tenant": tenant, "quota": quota.to_json()}, 200)
+
+    return api._at_the_leader(node, request.get_data(), node.config.write_timeout, set_here)
 
 
 @bp.get("")

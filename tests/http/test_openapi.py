@@ -17,12 +17,14 @@ INTERNAL_PREFIXES = ("/cluster/",)
 
 # Design section 4 (and the admin table): the status codes each operation must document, no more, no less.
 AUTH = {"401", "403"}  # with -auth on: no valid token, or a token that does not open the route
+QUOTA = {"429", "507"}  # over the tenant's write rate; over its keys or bytes (a delete adds neither)
 EXPECTED_STATUSES = {
     ("get", "/api/v1/keys/{tenant}/{name}"): {"200", "400", "404", "503", "504"} | AUTH,
-    ("post", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "409", "412", "413", "503", "504"} | AUTH,
-    ("post", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "409", "412", "413", "503", "504"} | AUTH,
-    ("delete", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "404", "409", "412", "413", "503", "504"} | AUTH,
-    ("delete", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "404", "409", "412", "413", "503",
+    ("post", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "409", "412", "413", "503", "504"} | AUTH | QUOTA,
+    ("post", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "409", "412", "413", "503", "504"} | AUTH
+    | QUOTA,
+    ("delete", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "404", "409", "412", "413", "429", "503", "504"} | AUTH,
+    ("delete", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "404", "409", "412", "413", "429", "503",
                                                             "504"} | AUTH,
     ("get", "/api/v1/take/{timestamp}"): {"200", "400"} | AUTH,
     ("get", "/api/v1/openapi.json"): {"200"},
@@ -36,6 +38,7 @@ EXPECTED_STATUSES = {
     ("post", "/admin/tenants/{tenant}"): {"201", "400", "409", "503", "504"} | AUTH,
     ("post", "/admin/tenants/{tenant}/rotate"): {"200", "400", "404", "409", "503", "504"} | AUTH,
     ("delete", "/admin/tenants/{tenant}/token"): {"202", "400", "404", "503", "504"} | AUTH,
+    ("put", "/admin/tenants/{tenant}/quota"): {"200", "400", "503", "504"} | AUTH,
 }
 OPEN_OPERATIONS = {("get", "/admin/health"), ("get", "/admin/ready"), ("get", "/api/v1/openapi.json")}
 
@@ -169,9 +172,10 @@ def test_every_error_response_uses_the_error_schema(document):
     assert document["components"]["schemas"]["Error"]["required"] == ["error", "message"]
 
 
-def test_503_responses_document_retry_after(document):
+@pytest.mark.parametrize("status", ["503", "429"])
+def test_503_and_429_responses_document_retry_after(document, status):
     for method, path, operation in _operations(document):
-        response = operation["responses"].get("503")
+        response = operation["responses"].get(status)
         if response is not None and path.startswith("/api/"):
             assert "Retry-After" in _resolve(document, response)["headers"], (method, path)
 
