@@ -12,6 +12,7 @@ import json
 import logging
 
 from badkv.errors import Conflict, NotFound, PreconditionFailed, TenantExists
+from badkv.store import DROPPED_TENANT
 from badkv.security.quotas import (QUOTA_TENANT, Quota, RateLimiter, check_usage, effective_quota,
                                    parse_quota_body, quotas_by_tenant)
 from badkv.security.tokens import (AUTH_TENANT, SystemTable, TokenIndex, is_reserved, new_token, read_admin_token,
@@ -112,6 +113,13 @@ class Tenants:
             keys += (not record.deleted) - (applied is not None and not applied.deleted)
             size += len(record.value) - (len(applied.value) if applied is not None else 0)
         return keys, size
+
+    def drop(self, tenant: str) -> None:
+        """Remove every key of the tenant with one replicated entry: a marker record of ``_dropped``
+        that the store of every node applies by dropping the tenant's older records (its token and
+        quota stay: revoke the token too to lock the tenant out)."""
+        self.node.write("put", DROPPED_TENANT, tenant, b"")
+        logger.info("%s: tenant %s dropped", self.node.name, tenant)
 
     def listing(self, counts: dict[str, dict]) -> list[dict]:
         """Every client tenant with keys, a token or counted requests: its usage, quota and counters."""

@@ -1,4 +1,5 @@
-"""The ``/admin/tenants`` blueprint: tenant tokens (create, rotate, revoke), quotas and the tenant list.
+"""The ``/admin/tenants`` blueprint: tenant tokens (create, rotate, revoke), quotas, drop and
+the tenant list.
 
 Writes go to the leader (relayed from a follower like key writes); the list is
 this node's view of the replicated state plus its own request counters.
@@ -72,6 +73,17 @@ def set_quota(tenant: str):
         return _answer({"tenant": tenant, "quota": quota.to_json()}, 200)
 
     return api._at_the_leader(node, request.get_data(), node.config.write_timeout, set_here)
+
+
+@bp.delete("/<tenant>")
+def drop_tenant(tenant: str):
+    _client_tenant(tenant)
+
+    def drop_here():
+        _node().tenants.drop(tenant)
+        return _answer({"tenant": tenant, "dropped": True}, 202)
+
+    return _at_the_leader(drop_here)
 
 
 @bp.get("")

@@ -39,6 +39,7 @@ EXPECTED_STATUSES = {
     ("post", "/admin/tenants/{tenant}/rotate"): {"200", "400", "404", "409", "503", "504"} | AUTH,
     ("delete", "/admin/tenants/{tenant}/token"): {"202", "400", "404", "503", "504"} | AUTH,
     ("put", "/admin/tenants/{tenant}/quota"): {"200", "400", "503", "504"} | AUTH,
+    ("delete", "/admin/tenants/{tenant}"): {"202", "400", "503", "504"} | AUTH,
 }
 OPEN_OPERATIONS = {("get", "/admin/health"), ("get", "/admin/ready"), ("get", "/api/v1/openapi.json")}
 
