@@ -29,11 +29,13 @@ class Value:
 class Client:
     """Talks to one node (any node: followers forward writes to the leader)."""
 
-    def __init__(self, endpoint: str = "http://127.0.0.1:10001", timeout: float = 10.0):
+    def __init__(self, endpoint: str = "http://127.0.0.1:10001", timeout: float = 10.0, *, token: str | None = None):
         self.endpoint = endpoint.rstrip("/") if "://" in endpoint else "http://" + endpoint.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
         self.session.trust_env = False
+        if token:  # a tenant's or the admin token, for a node with -auth on
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
@@ -101,6 +103,31 @@ class Client:
 
     def ready(self) -> dict:
         return self._request("GET", "/admin/ready").json()
+
+    # ---- tenants: tokens, quotas, drop (the admin token with -auth on) ------------------------------
+    def _tenant_path(self, tenant: str, tail: str = "") -> str:
+        return f"/admin/tenants/{quote(tenant, safe='')}{tail}"
+
+    def tenant_create(self, tenant: str) -> dict:
+        """``{"tenant", "token"}``: the new token, shown once."""
+        return self._request("POST", self._tenant_path(tenant)).json()
+
+    def tenant_rotate(self, tenant: str) -> dict:
+        return self._request("POST", self._tenant_path(tenant, "/rotate")).json()
+
+    def tenant_revoke(self, tenant: str) -> dict:
+        return self._request("DELETE", self._tenant_path(tenant, "/token")).json()
+
+    def tenant_set_quota(self, tenant: str, **quota) -> dict:
+        """Set some of ``keys``, ``bytes``, ``writes_per_second`` (0: no limit; left out: the default)."""
+        body = {name: value for name, value in quota.items() if value is not None}
+        return self._request("PUT", self._tenant_path(tenant, "/quota"), json=body).json()
+
+    def tenant_drop(self, tenant: str) -> dict:
+        return self._request("DELETE", self._tenant_path(tenant)).json()
+
+    def tenants(self) -> list[dict]:
+        return self._request("GET", "/admin/tenants").json()["tenants"]
 
     def close(self) -> None:
         self.session.close()
