@@ -12,17 +12,18 @@ import json
 import logging
 
 from badkv.errors import Conflict, NotFound, PreconditionFailed, TenantExists
-from badkv.store import DROPPED_TENANT
 from badkv.security.quotas import (QUOTA_TENANT, Quota, RateLimiter, check_usage, effective_quota,
                                    parse_quota_body, quotas_by_tenant)
 from badkv.security.tokens import (AUTH_TENANT, SystemTable, TokenIndex, is_reserved, new_token, read_admin_token,
                                    token_record_value)
+from badkv.store import DROPPED_TENANT
 
 logger = logging.getLogger(__name__)
 
 
 class Tenants:
-    """Tenant tokens for ``node``; ``identify`` is on every request's path when auth is on."""
+    """Tenant tokens, quotas and drop for ``node``; ``identify`` is on every request's path with auth on,
+    ``admit_write`` on every write's path on the leader."""
 
     def __init__(self, node):
         self.node = node
@@ -126,6 +127,7 @@ class Tenants:
         usage = {t: u for t, u in self.node.store.usage_by_tenant().items() if not is_reserved(t)}
         names = set(usage) | {r.name for r in self.node.store.live_records(AUTH_TENANT)}
         names |= {t for t in counts if not is_reserved(t)} | set(self.quotas.current())
+        no_counts = {"requests": 0, "refusals": 0}
         return [{"tenant": tenant, "keys": usage.get(tenant, (0, 0))[0], "bytes": usage.get(tenant, (0, 0))[1],
-                 "token": self.has_token(tenant), "quota": self.quota_of(tenant).to_json(), **counts.get(tenant, {"requests": 0, "refusals": 0})}
-                for tenant in sorted(names)]
+                 "token": self.has_token(tenant), "quota": self.quota_of(tenant).to_json(),
+                 **counts.get(tenant, no_counts)} for tenant in sorted(names)]
