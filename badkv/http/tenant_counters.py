@@ -18,6 +18,8 @@ REFUSALS = frozenset({401, 403, 429, 507})  # a token or a quota said no
 
 
 class TenantCounters:
+    """Requests and refusals per tenant on this node, thread-safe, with at most ``max_tenants`` names."""
+
     def __init__(self, max_tenants: int = MAX_COUNTED_TENANTS):
         self._lock = threading.Lock()
         self.max_tenants = max_tenants
