@@ -10,6 +10,7 @@ import sys
 from badkv import __version__
 from badkv.config import OPTIONS, Config
 from badkv.errors import ConfigError
+from badkv.security.tokens import read_admin_token
 
 BOOLEAN_FLAGS = {"in_memory", "repair"}
 
@@ -110,6 +111,11 @@ def main(argv: list[str] | None = None) -> None:
 
     configure_logging(config)
     check_tls_files(config)
+    if config.auth:  # an unreadable or empty admin token file stops the command here, in one line
+        try:
+            read_admin_token(config.admin_token_file)
+        except ConfigError as error:
+            sys.exit(f"badkv: {error}")
     check_storage(config)
     BadkvApplication(config).run()
 

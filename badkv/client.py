@@ -39,9 +39,10 @@ class Client:
     """Talks to one node (any node: followers forward writes to the leader)."""
 
     def __init__(self, endpoint: str = "http://127.0.0.1:10001", timeout: float = 10.0, *,
-                 ca_file: str | None = None, cert: str | tuple[str, str] | None = None):
+                 ca_file: str | None = None, cert: str | tuple[str, str] | None = None, token: str | None = None):
         """``ca_file``: verify an https node against this CA (an endpoint without a scheme then means https);
-        ``cert``: a client certificate to present, a PEM file or a (certificate, key) pair."""
+        ``cert``: a client certificate to present, a PEM file or a (certificate, key) pair; ``token``: a
+        tenant's or the admin bearer token, for a node with -auth on."""
         scheme = "https://" if ca_file else "http://"
         self.endpoint = endpoint.rstrip("/") if "://" in endpoint else scheme + endpoint.rstrip("/")
         self.timeout = timeout
@@ -50,6 +51,8 @@ class Client:
         if ca_file:
             self.session.verify = ca_file
         self.session.cert = cert
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
@@ -119,6 +122,31 @@ class Client:
 
     def ready(self) -> dict:
         return self._request("GET", "/admin/ready").json()
+
+    # ---- tenants: tokens, quotas, drop (the admin token with -auth on) ------------------------------
+    def _tenant_path(self, tenant: str, tail: str = "") -> str:
+        return f"/admin/tenants/{quote(tenant, safe='')}{tail}"
+
+    def tenant_create(self, tenant: str) -> dict:
+        """``{"tenant", "token"}``: the new token, shown once."""
+        return self._request("POST", self._tenant_path(tenant)).json()
+
+    def tenant_rotate(self, tenant: str) -> dict:
+        return self._request("POST", self._tenant_path(tenant, "/rotate")).json()
+
+    def tenant_revoke(self, tenant: str) -> dict:
+        return self._request("DELETE", self._tenant_path(tenant, "/token")).json()
+
+    def tenant_set_quota(self, tenant: str, **quota) -> dict:
+        """Set some of ``keys``, ``bytes``, ``writes_per_second`` (0: no limit; left out: the default)."""
+        body = {name: value for name, value in quota.items() if value is not None}
+        return self._request("PUT", self._tenant_path(tenant, "/quota"), json=body).json()
+
+    def tenant_drop(self, tenant: str) -> dict:
+        return self._request("DELETE", self._tenant_path(tenant)).json()
+
+    def tenants(self) -> list[dict]:
+        return self._request("GET", "/admin/tenants").json()["tenants"]
 
     def close(self) -> None:
         self.session.close()

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                          ("cert-file", "client certificate (PEM) to present"), ("key-file", "its private key (PEM)")):
         env = "BADKV_" + option.upper().replace("-", "_")
         parser.add_argument("--" + option, default=os.environ.get(env), help=f"{what} (env {env})")
+    parser.add_argument("--token", default=os.environ.get("BADKV_TOKEN"),
+                        help="bearer token for a node with -auth on: a tenant's, or the admin token (env BADKV_TOKEN)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     get = commands.add_parser("get", help="print a key's value")
     get.add_argument("tenant")
@@ -69,7 +71,50 @@ def build_parser() -> argparse.ArgumentParser:
     transfer = commands.add_parser("transfer-leader", help="move leadership to another member (sent to any node)")
     transfer.add_argument("--to", metavar="NAME", help="the member to lead next (default: the most caught-up follower)")
     add_certs_command(commands)
+    _add_tenant_commands(commands)
     return parser
+
+
+# ---- tenant: tokens, quotas, drop -------------------------------------------------------------------
+TENANT_ACTIONS = ("create", "rotate", "revoke", "set-quota", "list", "drop")
+
+
+def _add_tenant_commands(commands) -> None:
+    tenant = commands.add_parser("tenant", help="tenant tokens, quotas and drop (needs the admin token with "
+                                 "-auth on): " + "|".join(TENANT_ACTIONS))
+    actions = tenant.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("create", "make the tenant's token (printed once)"),
+                         ("rotate", "replace the tenant's token; the old one stops working everywhere"),
+                         ("revoke", "delete the tenant's token (its keys stay)"),
+                         ("drop", "remove every key of the tenant")):
+        actions.add_parser(action, help=text).add_argument("tenant")
+    quota = actions.add_parser("set-quota", help="set the tenant's quota (0: no limit; left out: the default)")
+    quota.add_argument("tenant")
+    quota.add_argument("--keys", type=int)
+    quota.add_argument("--bytes", type=int)
+    quota.add_argument("--writes-per-second", type=float)
+    actions.add_parser("list", help="every tenant with keys, bytes, quota and request counts")
+
+
+def _tenants_table(tenants: list[dict]) -> str:
+    columns = ("tenant", "keys", "bytes", "token", "requests", "refusals", "quota")
+    rows = [[str(t[c]) for c in columns[:-1]] + ["keys={keys} bytes={bytes} wps={writes_per_second:g}".format(
+        **t["quota"])] for t in tenants]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)] if rows else map(len, columns)
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))]
+    return "\n".join(lines + ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows])
+
+
+def _run_tenant(args: argparse.Namespace, client: Client) -> None:
+    if args.action == "list":
+        print(_tenants_table(client.tenants()))
+    elif args.action == "set-quota":
+        print(json.dumps(client.tenant_set_quota(args.tenant, keys=args.keys, bytes=args.bytes,
+                                                 writes_per_second=args.writes_per_second)))
+    else:
+        call = {"create": client.tenant_create, "rotate": client.tenant_rotate, "revoke": client.tenant_revoke,
+                "drop": client.tenant_drop}[args.action]
+        print(json.dumps(call(args.tenant)))
 
 
 def _members_table(members: list[dict]) -> str:
@@ -116,13 +161,16 @@ def run(args: argparse.Namespace, client: Client) -> int:
     elif args.command == "transfer-leader":
         moved = client.transfer_leader(args.to)
         print(f"{moved['leader']} leads term {moved['term']}")
+    elif args.command == "tenant":
+        _run_tenant(args, client)
     return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     cert = ((args.cert_file, args.key_file) if args.key_file else args.cert_file) if args.cert_file else None
-    client = Client(args.endpoint, timeout=args.timeout, ca_file=args.ca_file, cert=cert)
+    client = Client(args.endpoint, timeout=args.timeout, ca_file=args.ca_file, cert=cert,
+                    token=args.token)
     try:
         status = run(args, client)
     except ClientError as error:

@@ -47,10 +47,27 @@ class InvalidParameter(BadRequest):
 
 
 class Unauthenticated(BadkvError):
-    """The caller did not prove who it is (a missing or unverified credential); nothing was done."""
+    """The caller did not prove who it is: with auth on, no bearer token or one that opens nothing (unknown,
+    rotated or revoked); a peer call without a verified credential. Nothing was done."""
 
     status = 401
     code = "unauthenticated"
+
+    def __init__(self, message: str, **extra):
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="badkv"'}, **extra)
+
+
+class Forbidden(BadkvError):
+    """A valid token that does not open what was asked (another tenant, or an admin route)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class ReservedTenant(Forbidden):
+    """A client write to a tenant whose name starts with ``_`` (kept for tokens, quotas, drops)."""
+
+    code = "reserved_tenant"
 
 
 class NotFound(BadkvError):
@@ -65,6 +82,19 @@ class Stale(BadkvError):
     code = "stale"
 
 
+class Conflict(BadkvError):
+    """The thing changed while the request worked on it; trying again may work."""
+
+    status = 409
+    code = "conflict"
+
+
+class TenantExists(Conflict):
+    """A token is created for a tenant that has one already (rotate it instead)."""
+
+    code = "tenant_exists"
+
+
 class PreconditionFailed(BadkvError):
     status = 412
     code = "precondition_failed"
@@ -73,6 +103,23 @@ class PreconditionFailed(BadkvError):
 class TooLarge(BadkvError):
     status = 413
     code = "too_large"
+
+
+class RateLimited(BadkvError):
+    """The tenant writes faster than its quota allows; nothing was stored."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int = 1, **extra):
+        super().__init__(message, headers={"Retry-After": str(retry_after)}, retry_after=retry_after, **extra)
+
+
+class QuotaExceeded(BadkvError):
+    """The write would take the tenant past its keys or bytes quota; nothing was stored."""
+
+    status = 507
+    code = "quota_exceeded"
 
 
 class Unavailable(BadkvError):

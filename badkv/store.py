@@ -22,6 +22,11 @@ from badkv.errors import NotFound, PreconditionFailed, Stale
 
 Key = tuple[str, str]
 
+# A record of this reserved tenant named T drops tenant T: every record of T older than the marker goes
+# (tenant drop: one replicated entry). The marker stays, so take sync cannot bring older records back.
+DROPPED_TENANT = "_dropped"
+_NO_NAMES: dict = {}
+
 
 @dataclass(slots=True)
 class Record:
@@ -110,13 +115,22 @@ class Store:
         self._tenants: dict[str, dict[str, Record]] = {}
         self._by_revision = SortedKeyList(key=_revision_of)
         self._tenant_bytes: dict[str, int] = {}
+        self._tenant_keys: dict[str, int] = {}  # live keys per tenant (quotas and /admin/tenants)
         self._tombstones = 0
+        # Bumped on every change to a reserved tenant's records (tokens, quotas): caches of them
+        # (badkv.security) rebuild when it moves, whichever path the change came by.
+        self.system_version = 0
+        # Dropped tenants' records wait here to leave the revision index a chunk at a time (prune_some),
+        # so a drop holds the lock for a moment, not for its whole tenant; until then take skips them.
+        self._unpruned: list[tuple[list[Record], int]] = []  # (records, drop revision)
+        self._unpruned_count = 0
+        self.prune_wanted = threading.Event()
         self.applied_revision = 0
         self.applied_index = 0
 
     def __len__(self) -> int:
         """Records held, tombstones included."""
-        return len(self._by_revision)
+        return len(self._by_revision) - self._unpruned_count
 
     def get(self, tenant: str, name: str) -> Record | None:
         """The key's record, tombstones included; None if never written."""
@@ -138,6 +152,9 @@ class Store:
         """Take sync: store ``record`` if its revision is newer than the stored one."""
         with self._lock:
             current = self.get(record.tenant, record.name)
+            dropped = self._tenants.get(DROPPED_TENANT, _NO_NAMES).get(record.tenant)
+            if dropped is not None and not dropped.deleted and record.revision < dropped.revision:
+                return False  # read from the leader before the drop applied here: it stays dropped
             return self._apply_locked(record, current is None or record.revision > current.revision)
 
     def _apply_locked(self, record: Record, wins: bool) -> bool:
@@ -147,7 +164,45 @@ class Store:
         if old is not None:
             self._by_revision.remove(old)
         self._by_revision.add(record)
+        if record.tenant == DROPPED_TENANT and not record.deleted:
+            self._drop_locked(record.name, record.revision)
         return True
+
+    def _drop_locked(self, tenant: str, revision: int) -> None:
+        """Drop the tenant's records older than ``revision`` in one step: its dict and counters go now,
+        its records leave the revision index later, in chunks (``prune_some``)."""
+        names = self._tenants.pop(tenant, None)
+        if names is None:
+            return
+        self._tombstones -= len(names) - self._tenant_keys.pop(tenant)
+        del self._tenant_bytes[tenant]
+        self._unpruned.append((list(names.values()), revision))
+        self._unpruned_count += len(names)
+        self.prune_wanted.set()
+
+    def prune_some(self, limit: int = 1000) -> bool:
+        """Take up to ``limit`` dropped records out of the revision index (a record newer than its drop,
+        which only take sync can bring, goes back in); return whether more are left."""
+        with self._lock:
+            while self._unpruned and limit > 0:
+                records, revision = self._unpruned[-1]
+                chunk, records[-limit:] = records[-limit:], []
+                limit -= len(chunk)
+                self._unpruned_count -= len(chunk)
+                for record in chunk:
+                    self._by_revision.remove(record)
+                    if record.revision > revision:
+                        current = self.get(record.tenant, record.name)
+                        self._apply_locked(record, current is None or record.revision > current.revision)
+                if not records:
+                    self._unpruned.pop()
+            if not self._unpruned:
+                self.prune_wanted.clear()
+            return bool(self._unpruned)
+
+    def _is_current(self, record: Record) -> bool:
+        """Whether ``record`` is its key's record, not one of a dropped tenant still in the index."""
+        return self._tenants.get(record.tenant, _NO_NAMES).get(record.name) is record
 
     def _replace(self, record: Record) -> Record | None:
         """Put ``record`` in its tenant's dict and the counters (lock held, revision index untouched);
@@ -156,14 +211,18 @@ class Store:
         names = self._tenants.get(tenant)
         if names is None:
             names = self._tenants[tenant] = {}
-            self._tenant_bytes[tenant] = 0
+            self._tenant_bytes[tenant] = self._tenant_keys[tenant] = 0
         old = names.get(record.name)
         if old is not None:
             self._tenant_bytes[tenant] -= len(old.value)
+            self._tenant_keys[tenant] -= not old.deleted
             self._tombstones -= old.deleted
         names[record.name] = record
         self._tenant_bytes[tenant] += len(record.value)
+        self._tenant_keys[tenant] += not record.deleted
         self._tombstones += record.deleted
+        if tenant[0] == "_":
+            self.system_version += 1
         return old
 
     def _advance(self, revision: int, index: int | None) -> None:
@@ -195,7 +254,7 @@ class Store:
             for record in self._by_revision.irange_key(min_key=since):
                 if len(records) >= limit:
                     break
-                if tenant is None or record.tenant == tenant:
+                if (tenant is None or record.tenant == tenant) and (not self._unpruned or self._is_current(record)):
                     records.append(record)
             if len(records) >= limit:
                 next_cursor = records[-1].revision + 1
@@ -207,6 +266,8 @@ class Store:
     def records(self) -> list[Record]:
         """A consistent copy of every record (snapshots and backups)."""
         with self._lock:
+            if self._unpruned:
+                return [record for record in self._by_revision if self._is_current(record)]
             return list(self._by_revision)
 
     def load(self, records: Iterable[Record], revision: int, index: int) -> None:
@@ -214,7 +275,10 @@ class Store:
         with self._lock:
             self._tenants.clear()
             self._tenant_bytes.clear()
+            self._tenant_keys.clear()
             self._tombstones = 0
+            self.system_version += 1
+            self._unpruned, self._unpruned_count = [], 0
             for record in records:  # one pass of dict stores, then one sort: far cheaper than inserting
                 self._replace(record)
             self._by_revision = SortedKeyList((record for names in self._tenants.values() for record in names.values()),
@@ -223,9 +287,23 @@ class Store:
             self.applied_index = index
             self._applied.notify_all()
 
+    def live_records(self, tenant: str) -> list[Record]:
+        """A copy of the tenant's live records (reserved tenants are small: tokens, quotas)."""
+        with self._lock:
+            return [record for record in self._tenants.get(tenant, {}).values() if not record.deleted]
+
+    def usage(self, tenant: str) -> tuple[int, int]:
+        """The tenant's live keys and value bytes."""
+        return self._tenant_keys.get(tenant, 0), self._tenant_bytes.get(tenant, 0)
+
+    def usage_by_tenant(self) -> dict[str, tuple[int, int]]:
+        """Live keys and value bytes of every tenant that has records."""
+        with self._lock:
+            return {tenant: (self._tenant_keys[tenant], size) for tenant, size in self._tenant_bytes.items()}
+
     def stats(self) -> dict:
         with self._lock:
-            return {"keys": len(self._by_revision) - self._tombstones, "tombstones": self._tombstones,
+            return {"keys": len(self._by_revision) - self._unpruned_count - self._tombstones, "tombstones": self._tombstones,
                     "bytes": sum(self._tenant_bytes.values()), "tenant_bytes": dict(self._tenant_bytes),
                     "tenants": len(self._tenant_bytes), "applied_revision": self.applied_revision,
                     "applied_index": self.applied_index}

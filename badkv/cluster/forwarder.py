@@ -17,7 +17,7 @@ from badkv.errors import Timeout, Unavailable
 
 logger = logging.getLogger(__name__)
 
-RELAYED_HEADERS = ("content-type", "etag", "retry-after", "allow")
+RELAYED_HEADERS = ("content-type", "etag", "retry-after", "allow", "www-authenticate")
 
 
 class Forwarder:
@@ -74,7 +74,20 @@ class Forwarder:
         leader = self.leader_peer
         if leader is None:
             raise TransportError("no leader known")
-        return leader.take(cursor, limit)
+        admin_token = self.node.tenants.admin_token if self.node.config.auth else None
+        if admin_token is None:
+            return leader.take(cursor, limit)
+        # With auth on, the whole feed (take without a tenant) opens only to the admin token, which every
+        # member holds. (Sent on this call only: the peer's session must never lend it to a client's request.)
+        response = leader.forward("GET", f"/api/v1/take/{cursor}", query=f"limit={limit}".encode(), body=b"",
+                                  headers={"Authorization": f"Bearer {admin_token}"}, forwarded_by=self.node.name,
+                                  timeout=self.node.config.peer_timeout * 5)
+        if response.status_code != 200:
+            raise TransportError(f"{leader.name}: take: HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as error:
+            raise TransportError(f"{leader.name}: take: {error}") from None
 
 
 def _says_not_leader(body: bytes) -> bool:

@@ -25,6 +25,7 @@ from badkv.cluster.reader import Reader
 from badkv.cluster.replicator import Replicator
 from badkv.cluster.snapshotter import Snapshotter
 from badkv.cluster.take_sync import TakeSync
+from badkv.cluster.tenants import Tenants
 from badkv.cluster.transport import PeerClient, PeerTls, TransportError
 from badkv.cluster.writer import Writer
 from badkv.config import Config
@@ -37,6 +38,7 @@ from badkv.store import Record, Store
 logger = logging.getLogger(__name__)
 
 TICKS_PER_HEARTBEAT = 4  # the core's time resolution: a quarter of the heartbeat interval
+PRUNE_CHUNK = 500  # dropped records taken out of the revision index per hold of the store lock (~3 ms)
 
 
 class Node:
@@ -64,6 +66,7 @@ class Node:
         self.applier, self.driver = Applier(self), Driver(self)
         self.writer, self.reader, self.follower = Writer(self), Reader(self), Follower(self)
         self.forwarder = Forwarder(self)
+        self.tenants = Tenants(self)
         self.replicators = {name: Replicator(self, name, client) for name, client in self.peers.items()}
         self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take)
         self.snapshots = Snapshotter(self, recovered.base_index)
@@ -107,6 +110,7 @@ class Node:
             self._spawn("take-sync", self._sync_loop)
             self._spawn("tick", self._tick_loop)
         self._spawn("snapshot", self.snapshots.loop)
+        self._spawn("prune", self._prune_loop)
         logger.info("%s: started as %s in term %d in a cluster of %d", self.name, self.core.role.value,
                     self.core.current_term, len(self.config.cluster))
 
@@ -122,6 +126,7 @@ class Node:
         for replicator in self.replicators.values():
             replicator.wake()
         self.snapshots.due.set()
+        self.store.prune_wanted.set()
         # One deadline for all threads, so a stop takes at most 2 s however many peers there are.
         deadline = self.monotonic() + 2
         for thread in self._threads:
@@ -147,6 +152,18 @@ class Node:
     def tick(self) -> None:
         """Move the core's time on by one tick (the tick thread calls this; tests may too)."""
         self.advance(self.core.tick)
+
+    def _prune_loop(self) -> None:
+        """Take a dropped tenant's records out of the store's index a chunk at a time, letting other
+        requests have the store lock between chunks."""
+        while not self.stopping.is_set():
+            self.store.prune_wanted.wait()
+            try:
+                while not self.stopping.is_set() and self.store.prune_some(PRUNE_CHUNK):
+                    time.sleep(0)  # (yield the GIL to request threads between chunks)
+            except Exception:
+                logger.exception("%s: pruning dropped records failed; going on", self.name)
+                self.stopping.wait(1)
 
     def _sync_loop(self) -> None:
         while not self.stopping.wait(self.config.sync_interval):

@@ -64,6 +64,7 @@ def readiness(node) -> tuple[bool, str]:
 def stats(node) -> dict:
     """What /admin/stats shows: role, positions, store sizes, sync and storage counters."""
     store = node.store.stats()
+    store["tenant_bytes"] = _largest(store["tenant_bytes"], node.config.tenant_metrics_top)
     core = node.core
     return {"node": node.name, "version": __version__, "role": core.role.value, "term": core.current_term,
             "leader": core.leader, "voted_for": core.voted_for, **core.counters,
@@ -74,6 +75,15 @@ def stats(node) -> dict:
             "applied_revision": store.pop("applied_revision"), **store,
             "pending_writes": node.pending_writes, "take_sync": node.take_sync.stats(),
             "storage": _storage(node), "uptime_seconds": round(node.monotonic() - node.started_at, 3)}
+
+
+def _largest(sizes: dict[str, int], count: int) -> dict[str, int]:
+    """The ``count`` largest entries, the rest summed under ``_other``: a million tenants stay a short list."""
+    if len(sizes) <= count:
+        return sizes
+    kept = dict(sorted(sizes.items(), key=lambda item: item[1], reverse=True)[:count])
+    kept["_other"] = sum(sizes.values()) - sum(kept.values())
+    return kept
 
 
 def _storage(node) -> dict:

@@ -33,6 +33,7 @@ class Writer:
             timestamp = revision if timestamp is None else timestamp
             check_write(current, op, timestamp, if_match, if_none_match)
             value = value if op == "put" else b""
+            node.tenants.admit_write(tenant, name, current, value, op)
             record = Record.build(tenant, name, value, timestamp, revision, op == "delete")
             entry = node.core.propose({"op": op, "tenant": tenant, "name": name, "value": value,
                                        "timestamp": timestamp, "revision": revision})

@@ -17,7 +17,9 @@ def _node():
 
 @bp.get("/stats")
 def stats():
-    return jsonify({**status.stats(_node()), "requests": current_app.extensions["badkv_metrics"].request_counts()})
+    metrics = current_app.extensions["badkv_metrics"]
+    return jsonify({**status.stats(_node()), "requests": metrics.request_counts(),
+                    "tenant_top": metrics.tenant_summary()})
 
 
 @bp.get("/metrics")

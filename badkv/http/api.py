@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from badkv.errors import (InvalidName, InvalidParameter, InvalidTenant, InvalidTimestamp, NotLeader,
-                          TooLarge)
+                          ReservedTenant, TooLarge)
 from badkv.cluster.transport import FORWARDED_BY
 from badkv.http.codec import record_headers, take_page, write_answer
 
@@ -142,7 +142,7 @@ def _at_the_leader(node, body: bytes, leader_wait: float, serve_here):
                 raise NotLeader("this node is not the leader; the request was already forwarded once",
                                 leader=node.leader)
             headers = {k: v for k, v in request.headers.items()
-                       if k.lower() in ("content-type", "if-match", "if-none-match")}
+                       if k.lower() in ("content-type", "if-match", "if-none-match", "authorization")}
             relayed = node.forward(request.method, request.path, request.query_string, body, headers,
                                    leader_wait=leader_wait + node.config.leader_wait, avoid=avoid)
             if relayed is not None:
@@ -193,6 +193,8 @@ def delete_key(tenant: str, name: str, timestamp: str | None):
 
 def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     parse_tenant(tenant)
+    if tenant[0] == "_":  # reserved for the system: its records change only through /admin
+        raise ReservedTenant(f"tenant {tenant} is reserved for the system (names starting with '_')")
     parse_name(name)
     timestamp = None if timestamp_text is None else parse_timestamp(timestamp_text)
     node = _node()

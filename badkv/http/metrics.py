@@ -1,4 +1,5 @@
-"""Prometheus metrics: request counts and latency per route, and store gauges read at scrape time.
+"""Prometheus metrics: request counts and latency per route, store gauges read at scrape time, and
+per-tenant series for the busiest tenants only (``-tenant-metrics-top``), the rest summed as ``_other``.
 
 Each app gets its own registry so several apps (tests) never collide.
 """
@@ -12,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from badkv.cluster import status
+from badkv.http.tenant_counters import OTHER, TenantCounters
+from badkv.security.tokens import is_reserved
 
 disable_created_metrics()  # the *_created series only add noise to every scrape
 
@@ -42,10 +45,6 @@ class NodeCollector:
             yield CounterMetricFamily(f"badkv_{name}", help_text, value=stats[name])
         yield CounterMetricFamily("badkv_seconds_without_leader", "Seconds this node knew no leader",
                                   value=stats["seconds_without_leader"])
-        per_tenant = GaugeMetricFamily("badkv_tenant_bytes", "Bytes of live values per tenant", labels=["tenant"])
-        for tenant, size in stats["tenant_bytes"].items():
-            per_tenant.add_metric([tenant], size)
-        yield per_tenant
         sync = stats["take_sync"]
         yield GaugeMetricFamily("badkv_take_sync_runs", "Take sync runs", value=sync["runs"])
         yield GaugeMetricFamily("badkv_take_sync_applied", "Records applied by take sync", value=sync["records_applied"])
@@ -59,6 +58,25 @@ class NodeCollector:
                                     value=storage["last_snapshot_index"] or 0)
 
 
+class TenantCollector:
+    """Per-tenant series with bounded label values: the busiest tenants by requests, the rest as ``_other``."""
+
+    def __init__(self, metrics: "Metrics"):
+        self.metrics = metrics
+
+    def collect(self):
+        summary = self.metrics.tenant_summary()
+        families = [(CounterMetricFamily, "requests", "Key and take requests per tenant (the busiest by name)"),
+                    (CounterMetricFamily, "refusals", "Requests per tenant refused with 401, 403, 429 or 507"),
+                    (GaugeMetricFamily, "keys", "Live keys per tenant"),
+                    (GaugeMetricFamily, "bytes", "Bytes of live values per tenant")]
+        for family_class, field, help_text in families:
+            family = family_class(f"badkv_tenant_{field}", help_text, labels=["tenant"])
+            for tenant, values in summary.items():
+                family.add_metric([tenant], values[field])
+            yield family
+
+
 class Metrics:
     """The registry of one app and the hooks that count its requests."""
 
@@ -68,12 +86,15 @@ class Metrics:
                                 ["route", "method", "status"], registry=self.registry)
         self.latency = Histogram("badkv_http_request_duration_seconds", "HTTP request latency by route",
                                  ["route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.node = node
         self.registry.register(NodeCollector(node))
+        self.registry.register(TenantCollector(self))
         if node.fsyncs:  # nothing to fsync in memory: no empty histogram either
             fsync = Histogram("badkv_wal_fsync_seconds", "Time of one write-ahead log fsync",
                               buckets=LATENCY_BUCKETS, registry=self.registry)
             node.observe_fsyncs(fsync.observe)
         self.counts: dict[tuple[str, str, int], int] = {}
+        self.tenants = TenantCounters()
 
     def instrument(self, app: Flask) -> None:
         """Count and time every request in a WSGI wrapper: cheaper than Flask's hooks."""
@@ -110,8 +131,38 @@ class Metrics:
                                              self.latency.labels(route, key[1]))
                 child[0].inc()
                 child[1].observe(time.perf_counter() - started)
+                if request is not None and request.blueprint == "api" and key[2] != "400":
+                    self._count_tenant(request, int(key[2]))
 
         app.wsgi_app = counted_wsgi_app
+
+    def _count_tenant(self, request, status_code: int) -> None:
+        tenant = (request.view_args or {}).get("tenant")
+        if tenant is None and request.endpoint == "api.take":
+            tenant = request.args.get("tenant")
+        if tenant is not None:
+            self.tenants.count(tenant, status_code)
+
+    def tenant_counts(self) -> dict[str, dict]:
+        """Requests and refusals per tenant this node answered (for /admin/tenants)."""
+        return self.tenants.by_tenant()
+
+    def tenant_summary(self) -> dict[str, dict]:
+        """Requests, refusals, keys and bytes of the ``tenant_metrics_top`` busiest tenants by requests,
+        everyone else summed under ``_other``: bounded however many tenants there are."""
+        top = self.node.config.tenant_metrics_top
+        summary = {tenant: {**counts, "keys": 0, "bytes": 0}
+                   for tenant, counts in self.tenants.top(top).items()}
+        other = summary.get(OTHER, {"requests": 0, "refusals": 0, "keys": 0, "bytes": 0})
+        for tenant, (keys, size) in self.node.store.usage_by_tenant().items():
+            if is_reserved(tenant):
+                continue
+            target = summary[tenant] if tenant in summary and tenant != OTHER else other
+            target["keys"] += keys
+            target["bytes"] += size
+        if any(other.values()):
+            summary[OTHER] = other
+        return summary
 
     def request_counts(self) -> dict:
         """Requests so far by route and status, for /admin/stats."""

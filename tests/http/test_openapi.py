@@ -16,22 +16,32 @@ INTERNAL_ENDPOINTS = ("static",)
 INTERNAL_PREFIXES = ("/cluster/",)
 
 # Design section 4 (and the admin table): the status codes each operation must document, no more, no less.
+AUTH = {"401", "403"}  # with -auth on: no valid token, or a token that does not open the route
+QUOTA = {"429", "507"}  # over the tenant's write rate; over its keys or bytes (a delete adds neither)
 EXPECTED_STATUSES = {
-    ("get", "/api/v1/keys/{tenant}/{name}"): {"200", "400", "404", "503", "504"},
-    ("post", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "409", "412", "413", "503", "504"},
-    ("post", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "409", "412", "413", "503", "504"},
-    ("delete", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "404", "409", "412", "413", "503", "504"},
-    ("delete", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "404", "409", "412", "413", "503",
-                                                            "504"},
-    ("get", "/api/v1/take/{timestamp}"): {"200", "400"},
+    ("get", "/api/v1/keys/{tenant}/{name}"): {"200", "400", "404", "503", "504"} | AUTH,
+    ("post", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "409", "412", "413", "503", "504"} | AUTH | QUOTA,
+    ("post", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "409", "412", "413", "503", "504"} | AUTH
+    | QUOTA,
+    ("delete", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "404", "409", "412", "413", "429", "503", "504"} | AUTH,
+    ("delete", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "404", "409", "412", "413", "429", "503",
+                                                            "504"} | AUTH,
+    ("get", "/api/v1/take/{timestamp}"): {"200", "400"} | AUTH,
     ("get", "/api/v1/openapi.json"): {"200"},
-    ("get", "/admin/stats"): {"200"},
-    ("get", "/admin/metrics"): {"200"},
-    ("get", "/admin/backup"): {"200"},
-    ("get", "/admin/members"): {"200"},
+    ("get", "/admin/stats"): {"200"} | AUTH,
+    ("get", "/admin/metrics"): {"200"} | AUTH,
+    ("get", "/admin/backup"): {"200"} | AUTH,
+    ("get", "/admin/members"): {"200"} | AUTH,
     ("get", "/admin/health"): {"200"},
     ("get", "/admin/ready"): {"200", "503"},
+    ("get", "/admin/tenants"): {"200"} | AUTH,
+    ("post", "/admin/tenants/{tenant}"): {"201", "400", "409", "503", "504"} | AUTH,
+    ("post", "/admin/tenants/{tenant}/rotate"): {"200", "400", "404", "409", "503", "504"} | AUTH,
+    ("delete", "/admin/tenants/{tenant}/token"): {"202", "400", "404", "503", "504"} | AUTH,
+    ("put", "/admin/tenants/{tenant}/quota"): {"200", "400", "503", "504"} | AUTH,
+    ("delete", "/admin/tenants/{tenant}"): {"202", "400", "503", "504"} | AUTH,
 }
+OPEN_OPERATIONS = {("get", "/admin/health"), ("get", "/admin/ready"), ("get", "/api/v1/openapi.json")}
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +108,9 @@ def test_every_component_is_used(document):
     text = json.dumps(document["paths"]) + json.dumps(document["components"]["responses"]) \
         + json.dumps(document["components"]["schemas"])
     for kind, components in document["components"].items():
+        if kind == "securitySchemes":  # used by name in a security requirement, not by $ref
+            assert all(any(name in requirement for requirement in document["security"]) for name in components)
+            continue
         for name in components:
             assert f'"#/components/{kind}/{name}"' in text, f"{kind}/{name} is never used"
 
@@ -133,6 +146,23 @@ def test_documented_status_codes_are_the_ones_the_code_returns(document, method,
     assert set(operation["responses"]) == EXPECTED_STATUSES[(method, path)]
 
 
+def test_bearer_security_covers_every_operation_but_the_open_ones(document):
+    scheme = document["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert document["security"] == [{"bearer": []}]
+    for method, path, operation in _operations(document):
+        is_open = operation.get("security") == []
+        assert is_open == ((method, path) in OPEN_OPERATIONS), (method, path)
+        assert ("401" in operation["responses"]) != is_open, (method, path)
+
+
+def test_open_operations_are_the_ones_auth_leaves_open():
+    from badkv.http import auth
+    endpoints = {("get", "/admin/health"): "admin.health", ("get", "/admin/ready"): "admin.ready",
+                 ("get", "/api/v1/openapi.json"): "api.openapi_document"}
+    assert {endpoints[operation] for operation in OPEN_OPERATIONS} == auth.OPEN_ENDPOINTS
+
+
 def test_every_error_response_uses_the_error_schema(document):
     for method, path, operation in _operations(document):
         for status, response in operation["responses"].items():
@@ -143,9 +173,10 @@ def test_every_error_response_uses_the_error_schema(document):
     assert document["components"]["schemas"]["Error"]["required"] == ["error", "message"]
 
 
-def test_503_responses_document_retry_after(document):
+@pytest.mark.parametrize("status", ["503", "429"])
+def test_503_and_429_responses_document_retry_after(document, status):
     for method, path, operation in _operations(document):
-        response = operation["responses"].get("503")
+        response = operation["responses"].get(status)
         if response is not None and path.startswith("/api/"):
             assert "Retry-After" in _resolve(document, response)["headers"], (method, path)
 
