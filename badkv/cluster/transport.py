@@ -17,8 +17,9 @@ import cramjam
 import msgpack
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError
+
+from badkv.cluster.connections import fresh_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class PeerTls:
 
 def new_session(pool_size: int, tls: PeerTls | None = None) -> requests.Session:
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
+    adapter = fresh_adapter(pool_connections=8, pool_maxsize=pool_size)
     session.mount("https://" if tls else "http://", adapter)
     session.trust_env = False  # never route loopback peer traffic through an HTTP proxy
     if tls:
