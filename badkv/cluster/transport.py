@@ -82,8 +82,11 @@ def new_session(pool_size: int) -> requests.Session:
 class PeerClient:
     """One node's client for another node's peer and public endpoints."""
 
-    def __init__(self, name: str, address: str, *, timeout: float, pool_size: int = 4):
+    def __init__(self, name: str, address: str, *, timeout: float, pool_size: int = 4, boundary=None):
         self.name = name
+        self.address = address
+        # The PeerBoundary (boundary.py) that signs this node's calls and hears whom the answers came from.
+        self.boundary = boundary
         self.base_url = f"http://{address}"
         self.timeout = timeout
         self.session = new_session(pool_size)
@@ -94,6 +97,8 @@ class PeerClient:
 
     def call(self, path: str, message: dict, timeout: float | None = None) -> dict:
         body, headers = encode_body(message)
+        if self.boundary is not None:
+            headers.update(self.boundary.headers_for("POST", path, body, self.name))
         # The replicators call this for every batch, and the leader's CPU bounds replicated writes.
         # So the call goes straight to the urllib3 pool of the peer session's adapter: requests'
         # per-call request preparation and response building (header dicts, cookie extraction,
@@ -105,6 +110,10 @@ class PeerClient:
                                               redirect=False, timeout=urllib3.Timeout(connect=timeout, read=timeout))
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise _pool_failure(self.name, error) from None
+        if self.boundary is not None:
+            self.boundary.answer_heard(self.name, response.headers, self.address)
+            if response.status in (401, 409):
+                self.boundary.refused_by(self.name, response.status, response.data)
         if response.status != 200:
             text = response.data[:200].decode("utf-8", "replace")
             raise TransportError(f"{self.name}: {path} answered {response.status}: {text}")
