@@ -98,7 +98,8 @@ class PeerBoundary:
             self.instances.observe(sender, headers.get(INSTANCE, ""), remote)
 
     def _log_refusal(self, error: BadkvError, sender: str, remote: str, reason: str) -> None:
-        allowed, held = self.log_limit.allow((error.code, sender, remote.rpartition(":")[0]))
+        kind = reason.partition(":")[0] if isinstance(error, Unauthenticated) else ""  # missing, bad, expired...
+        allowed, held = self.log_limit.allow((error.code, kind, sender, remote.rpartition(":")[0]))
         if not allowed:
             return
         more = f" ({held} more like it since the last line)" if held else ""
