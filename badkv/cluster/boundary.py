@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 from badkv.config import Config
 from badkv.errors import BadkvError, DuplicateMember, NotAMember, Unauthenticated, WrongCluster
 from badkv.security.instances import InstanceTracker
-from badkv.security.peer_auth import CLUSTER, INSTANCE, SENDER, SignatureError, Signer, Verifier
+from badkv.security.peer_auth import CLUSTER, DUPLICATE, INSTANCE, SENDER, SignatureError, Signer, Verifier
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,9 @@ class PeerBoundary:
                 raise refusal from None
         with self.instances_lock:
             self.instances.observe(sender, headers.get(INSTANCE, ""), remote)
+        if headers.get(DUPLICATE) and self.log_limit.allow(("duplicate-reported", sender))[0]:
+            logger.error("%s: %s reports another process under this node's name (%s); stop one of them",
+                         self.name, sender, headers[DUPLICATE])
 
     def _log_refusal(self, error: BadkvError, sender: str, remote: str, reason: str) -> None:
         kind = reason.partition(":")[0] if isinstance(error, Unauthenticated) else ""  # missing, bad, expired...
@@ -113,7 +116,13 @@ class PeerBoundary:
 
     # ---- the sending side -------------------------------------------------------------
     def headers_for(self, method: str, path: str, body: bytes, receiver: str) -> dict:
-        return self.signer.headers(method, path, body, receiver)
+        """The headers of a call to ``receiver``; they tell it when another process claims its name."""
+        headers = self.signer.headers(method, path, body, receiver)
+        with self.instances_lock:
+            others = self.instances.others_than_first(receiver)
+        if others:
+            headers[DUPLICATE] = others
+        return headers
 
     def answer_heard(self, peer: str, headers: Mapping[str, str], address: str) -> None:
         """Note the instance an answer from ``peer`` came from; log if that shows a second process."""

@@ -6,7 +6,9 @@ heard a time or two more (calls or answers still in flight), then never again. T
 processes with one name keep alternating. So a name is taken as claimed twice when
 its instance ids switch back to one heard before at least ``RETURNS`` times within
 ``window`` seconds; from then on calls from every instance of it but the one heard
-first are refused, until the others fall silent for a window. A call that names
+first among those switched between are refused, until the others fall silent for a
+window. (Only those switched between: the instance a restart replaced may still be
+remembered, and must not be the one kept.) A call that names
 this node's own name from another instance is always another process's.
 """
 
@@ -37,7 +39,7 @@ class Member:
 
     last: str = ""
     instances: dict[str, Sighting] = field(default_factory=dict)
-    returns: collections.deque = field(default_factory=collections.deque)
+    returns: collections.deque = field(default_factory=collections.deque)  # (time, from, to) of each return
 
 
 class InstanceTracker:
@@ -67,15 +69,33 @@ class InstanceTracker:
             member.instances[instance] = Sighting(now, now, where)
         else:
             if instance != member.last:
-                member.returns.append(now)
+                member.returns.append((now, member.last, instance))
             sighting.last_seen, sighting.where = now, where
         member.last = instance
         if len(member.returns) >= RETURNS:
             self._refuse_all_but_first(name, member, instance)
 
+    def others_than_first(self, name: str) -> str | None:
+        """While ``name`` is claimed twice: the instances other than the first, as text; else None."""
+        member = self.members.get(name)
+        if member is None:
+            return None
+        self._forget_old(member, self.clock())
+        if len(member.returns) < RETURNS:
+            return None
+        contested = self._contested(member)
+        first = min(contested, key=lambda key: member.instances[key].first_seen)
+        others = [f"instance {key} at {member.instances[key].where}" for key in sorted(contested) if key != first]
+        return ", ".join(others) or None
+
+    @staticmethod
+    def _contested(member: Member) -> set[str]:
+        """The instances switched between lately, that are still remembered."""
+        return {key for _, *pair in member.returns for key in pair if key in member.instances}
+
     def _forget_old(self, member: Member, now: float) -> None:
         horizon = now - self.window
-        while member.returns and member.returns[0] < horizon:
+        while member.returns and member.returns[0][0] < horizon:
             member.returns.popleft()
         for old in [key for key, seen in member.instances.items() if seen.last_seen < horizon]:
             del member.instances[old]
@@ -83,7 +103,7 @@ class InstanceTracker:
             del member.instances[min(member.instances, key=lambda key: member.instances[key].last_seen)]
 
     def _refuse_all_but_first(self, name: str, member: Member, instance: str) -> None:
-        first = min(member.instances, key=lambda key: member.instances[key].first_seen)
+        first = min(self._contested(member), key=lambda key: member.instances[key].first_seen)
         if instance == first:
             return
         here, there = member.instances[instance], member.instances[first]

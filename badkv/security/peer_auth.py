@@ -24,6 +24,7 @@ SENDER = "X-Badkv-Sender"
 INSTANCE = "X-Badkv-Instance"
 TIMESTAMP = "X-Badkv-Timestamp"
 SIGNATURE = "X-Badkv-Signature"
+DUPLICATE = "X-Badkv-Duplicate"  # on a call to a member whose name another process claims too (instances.py)
 
 WINDOW_SECONDS = 30.0
 # Far above what a healthy cluster sends one member in a window: a follower takes at most a few

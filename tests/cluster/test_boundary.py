@@ -6,7 +6,7 @@ import logging
 
 from badkv.cluster.boundary import LogLimiter, PeerBoundary
 from badkv.config import Config
-from badkv.security.peer_auth import INSTANCE
+from badkv.security.peer_auth import CLUSTER, DUPLICATE, INSTANCE, SENDER
 
 THREE = "n1=127.0.0.1:1,n2=127.0.0.1:2,n3=127.0.0.1:3"
 
@@ -51,6 +51,17 @@ def test_answers_alternating_between_two_instances_are_logged(caplog):
             clock.now += 0.1
             edge.answer_heard("n3", {INSTANCE: instance}, "127.0.0.1:3")
     assert "two processes claim member name 'n3'" in caplog.text
+    # ... and the next call to n3, which reaches the process heard first, tells it about the other.
+    assert edge.headers_for("POST", "/cluster/v1/append", b"", "n3")[DUPLICATE] == "instance b at 127.0.0.1:3"
+    assert DUPLICATE not in edge.headers_for("POST", "/cluster/v1/append", b"", "n2")
+
+
+def test_a_member_told_of_a_duplicate_logs_it(caplog):
+    edge = boundary(Clock())
+    headers = {CLUSTER: edge.cluster_id, SENDER: "n2", INSTANCE: "theirs", DUPLICATE: "instance x at 10.0.0.9:4"}
+    with caplog.at_level(logging.ERROR, logger="badkv.cluster.boundary"):
+        edge.admit("POST", "/cluster/v1/append", b"", headers, "127.0.0.1:5")
+    assert "n1: n2 reports another process under this node's name (instance x at 10.0.0.9:4)" in caplog.text
 
 
 def test_the_log_limiter_counts_what_it_held_back():

@@ -1,6 +1,7 @@
 """The cluster boundary with real processes: a 3-node cluster with a cluster secret serves writes; unsigned,
 forged, replayed, stale and foreign-cluster peer calls to a follower change nothing there; two processes
-under one member name are refused with a line on both; a restarted member is not."""
+under one member name are refused with a line on the refusing node and on both processes; a restarted
+member is not."""
 
 from __future__ import annotations
 
@@ -137,9 +138,10 @@ def test_two_processes_under_one_name_are_refused_and_a_restart_is_not(tmp_path)
 
         def refused_on_both() -> bool:
             return ("duplicate_member: two processes claim member name" in leader.log_path.read_text()
-                    and "refused this node as a duplicate" in duplicate.log_path.read_text())
-        assert wait_until(refused_on_both, 20), (leader.log_path.read_text()[-2000:],
-                                                  duplicate.log_path.read_text()[-2000:])
+                    and "refused this node as a duplicate" in duplicate.log_path.read_text()
+                    and "reports another process under this node's name" in victim.log_path.read_text())
+        assert wait_until(refused_on_both, 20), [node.log_path.read_text()[-1500:] for node in (leader, victim,
+                                                                                               duplicate)]
         Client(leader.url, timeout=5).put("acme", "with-duplicate", b"2")
         assert Client(victim.url).get("acme", "with-duplicate", consistency="linearizable").value == b"2"
     finally:

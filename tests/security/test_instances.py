@@ -50,12 +50,31 @@ def test_two_processes_alternating_are_refused_the_later_one_only(tracker, clock
         hear(tracker, clock, ["B"])
 
 
+def test_the_other_instances_are_named_only_while_the_name_is_claimed_twice(tracker, clock):
+    hear(tracker, clock, ["A", "B", "B", "A"])  # one switch back: could be a restart's straggler
+    assert tracker.others_than_first("n3") is None
+    hear(tracker, clock, ["B", "A"])
+    assert tracker.others_than_first("n3") == "instance B at addr-B"
+    clock.now += 11
+    assert tracker.others_than_first("n3") is None
+    assert tracker.others_than_first("n9") is None
+
+
 def test_a_duplicate_that_stops_is_forgotten_after_the_window(tracker, clock):
     hear(tracker, clock, ["A", "B", "A", "B", "A"])
     with pytest.raises(DuplicateMember):
         hear(tracker, clock, ["B"])
     hear(tracker, clock, ["A"] * 110)  # 11 s of the first process alone
     hear(tracker, clock, ["B"])  # heard again after the window: taken as a restart
+
+
+def test_after_a_restart_the_new_instance_keeps_its_place_against_a_duplicate(tracker, clock):
+    hear(tracker, clock, ["old"] * 5 + ["new"] * 5)  # a restart, the old instance still remembered
+    hear(tracker, clock, ["dup", "new", "dup", "new"])
+    with pytest.raises(DuplicateMember, match="refusing dup"):
+        hear(tracker, clock, ["dup"])
+    hear(tracker, clock, ["new"])
+    assert tracker.others_than_first("n3") == "instance dup at addr-dup"
 
 
 def test_this_nodes_own_name_from_another_instance_is_refused(tracker):
