@@ -11,6 +11,7 @@ from badkv import __version__
 from badkv.config import OPTIONS, Config
 from badkv.errors import ConfigError
 from badkv.security.tokens import read_admin_token
+from badkv.security.cluster_secret import load_cluster_secret
 
 BOOLEAN_FLAGS = {"in_memory", "repair"}
 
@@ -53,6 +54,16 @@ def parse_config(argv: list[str], environ: dict[str, str]) -> Config:
         return Config.from_sources(vars(args), environ=environ)
     except ConfigError as error:
         parser.exit(2, f"badkv: {error}\n")
+
+
+def check_cluster_secret(config: Config) -> None:
+    """Read the cluster secret once here, so a missing, empty or short one stops the command with exit
+    status 2 and one line rather than a worker that fails to boot (the worker's node reads it again)."""
+    try:
+        load_cluster_secret(config)
+    except ConfigError as error:
+        print(f"badkv: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def check_storage(config: Config) -> None:
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             read_admin_token(config.admin_token_file)
         except ConfigError as error:
             sys.exit(f"badkv: {error}")
+    check_cluster_secret(config)
     check_storage(config)
     BadkvApplication(config).run()
 

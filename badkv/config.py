@@ -102,7 +102,7 @@ class Config:
     key_file: str = ""
     ca_file: str = ""
     cluster_secret_file: str = ""
-    cluster_secret: str = ""
+    cluster_secret: str = field(default="", repr=False)  # never shown: a Config may be logged
     auth: bool = False
     admin_token_file: str = ""
     tenant_max_keys: int = 0

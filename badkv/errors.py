@@ -95,6 +95,27 @@ class TenantExists(Conflict):
     code = "tenant_exists"
 
 
+class PeerRefused(BadkvError):
+    """A peer call from outside this cluster's membership; nothing was changed."""
+
+    status = 409
+    code = "peer_refused"
+
+
+class WrongCluster(PeerRefused):
+    code = "wrong_cluster"
+
+
+class NotAMember(PeerRefused):
+    code = "not_a_member"
+
+
+class DuplicateMember(PeerRefused):
+    """Two processes claim one member name; the later one is refused."""
+
+    code = "duplicate_member"
+
+
 class PreconditionFailed(BadkvError):
     status = 412
     code = "precondition_failed"

@@ -196,3 +196,17 @@ def test_tls_files_that_cannot_be_used_stop_the_node_with_one_line(tmp_path, cap
             check_tls_files(dataclasses.replace(good, **bad))
         assert stopped.value.code == 1
         assert "badkv: cannot use -cert-file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, said", [("short\n", "holds 5 bytes"), ("", "is empty")])
+def test_a_short_or_empty_cluster_secret_stops_the_command_with_one_line(tmp_path, capsys, content, said):
+    from badkv.cli import check_cluster_secret
+
+    secret = tmp_path / "secret"
+    secret.write_text(content)
+    config = parse_config(["-name", "n1", "-in-memory", "-cluster-secret-file", str(secret)], {})
+    with pytest.raises(SystemExit) as stopped:
+        check_cluster_secret(config)
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and said in lines[0] and lines[0].startswith("badkv: the cluster secret file")

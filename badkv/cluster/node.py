@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import math
 import random
+import secrets
 import threading
 import time
 
 from badkv.clock import HybridClock
 from badkv.cluster.applier import Applier
+from badkv.cluster.boundary import PeerBoundary
 from badkv.cluster.driver import Driver
 from badkv.cluster.follower import Follower
 from badkv.cluster.forwarder import Forwarder
@@ -32,6 +34,7 @@ from badkv.config import Config
 from badkv.consensus.core import Core
 from badkv.consensus.log import Log
 from badkv.errors import Unavailable
+from badkv.security.cluster_secret import load_cluster_secret
 from badkv.storage.recovery import open_storage
 from badkv.store import Record, Store
 
@@ -60,8 +63,11 @@ class Node:
         self.recovery_seconds = recovered.seconds
         self.core = self._build_core(recovered)
         tls = PeerTls(config.ca_file, config.cert_file, config.key_file) if config.cert_file else None
+        # A new id per process, so a restarted member can be told from a second process under its name.
+        self.instance = secrets.token_hex(8)
+        self.boundary = PeerBoundary(config, load_cluster_secret(config), instance=self.instance)
         self.peers = {name: PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2,
-                                       tls=tls, local_name=config.name)
+                                       tls=tls, local_name=config.name, boundary=self.boundary)
                       for name, address in config.peers.items()}
         self.applier, self.driver = Applier(self), Driver(self)
         self.writer, self.reader, self.follower = Writer(self), Reader(self), Follower(self)
@@ -103,6 +109,7 @@ class Node:
     # ---- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
         """Start the background threads (in the gunicorn worker, after fork)."""
+        self.boundary.warn_if_open()
         for peer, replicator in self.replicators.items():
             self._spawn(f"send-{peer}", replicator.loop)
             self._spawn(f"beat-{peer}", replicator.heartbeat_loop)
@@ -221,6 +228,13 @@ class Node:
     def take(self, since: int, limit: int, tenant: str | None = None) -> tuple[list[Record], int, int]:
         records, next_cursor = self.store.take(since, limit, tenant)
         return records, next_cursor, self.store.applied_revision
+
+    def admit_peer_call(self, method: str, path: str, body: bytes, headers, remote: str) -> None:
+        """Raise the error to answer a peer call with if it comes from outside this cluster."""
+        self.boundary.admit(method, path, body, headers, remote)
+
+    def peer_answer_headers(self) -> dict:
+        return self.boundary.answer_headers()
 
     def handle_append(self, wire: dict) -> dict:
         return self.follower.handle_append(wire)

@@ -106,9 +106,12 @@ class PeerClient:
     """One node's client for another node's peer and public endpoints."""
 
     def __init__(self, name: str, address: str, *, timeout: float, pool_size: int = 4, tls: PeerTls | None = None,
-                 local_name: str = ""):
+                 local_name: str = "", boundary=None):
         self.name = name
         self.local_name = local_name
+        self.address = address
+        # The PeerBoundary (boundary.py) that signs this node's calls and hears whom the answers came from.
+        self.boundary = boundary
         self.base_url = f"{'https' if tls else 'http'}://{address}"
         self.timeout = timeout
         self.session = new_session(pool_size, tls)
@@ -122,6 +125,8 @@ class PeerClient:
 
     def call(self, path: str, message: dict, timeout: float | None = None) -> dict:
         body, headers = encode_body(message)
+        if self.boundary is not None:
+            headers.update(self.boundary.headers_for("POST", path, body, self.name))
         # The replicators call this for every batch, and the leader's CPU bounds replicated writes.
         # So the call goes straight to the urllib3 pool of the peer session's adapter: requests'
         # per-call request preparation and response building (header dicts, cookie extraction,
@@ -136,6 +141,10 @@ class PeerClient:
             raise _pool_failure(self.name, error) from None
         if self.last_tls_failure:
             self.last_tls_failure = ""  # working again: the next failure is news
+        if self.boundary is not None:
+            self.boundary.answer_heard(self.name, response.headers, self.address)
+            if response.status in (401, 409):
+                self.boundary.refused_by(self.name, response.status, response.data)
         if response.status != 200:
             text = response.data[:200].decode("utf-8", "replace")
             raise TransportError(f"{self.name}: {path} answered {response.status}: {text}")

@@ -39,6 +39,21 @@ def _node():
     return current_app.extensions["badkv_node"]
 
 
+@bp.before_request
+def admit_peer_call():
+    """Refuse a call from another cluster, a non-member, without a valid signature or from a second process
+    under a member's name, before any view steps it into the core: a refused call changes nothing."""
+    remote = f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
+    _node().admit_peer_call(request.method, request.path, request.get_data(cache=True), request.headers, remote)
+
+
+@bp.after_request
+def name_this_process(response: Response) -> Response:
+    """Every answer, refusals too, names this node and its instance (see badkv/security/instances.py)."""
+    response.headers.update(_node().peer_answer_headers())
+    return response
+
+
 @bp.post("/append")
 def append():
     return _reply(_node().handle_append(_message(APPEND_FIELDS)))

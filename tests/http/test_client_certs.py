@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 
 import msgpack
@@ -12,9 +13,11 @@ from badkv.config import Config
 from badkv.http import serving
 from badkv.http.client_certs import verified_peer_subject
 from badkv.security import pki
+from badkv.security.peer_auth import Signer
 
-STALE_APPEND = msgpack.packb({"term": 0, "leader": "n2", "prev_index": 0, "prev_term": 0, "entries": [],
+STALE_APPEND = msgpack.packb({"term": 0, "leader": "t2", "prev_index": 5, "prev_term": 0, "entries": [],
                               "leader_commit": 0, "seq": 1})
+THREE = "t1=127.0.0.1:1,t2=127.0.0.1:2,t3=127.0.0.1:3"
 
 
 class VerifiedSocket:
@@ -33,7 +36,7 @@ class PlainSocket:
 def tls_config(tmp_path):
     pki.create_ca(tmp_path)
     issued = pki.issue(tmp_path, "t1", ["127.0.0.1"])
-    return Config.from_sources({"name": "t1", "in_memory": True, "cert_file": str(issued.certificate),
+    return Config.from_sources({"name": "t1", "cluster": THREE, "in_memory": True, "cert_file": str(issued.certificate),
                                 "key_file": str(issued.key), "ca_file": str(tmp_path / "ca.crt")})
 
 
@@ -45,7 +48,11 @@ def tls_client(tls_config):
 
 
 def append(client, sock):
-    return client.post("/cluster/v1/append", data=STALE_APPEND, content_type="application/msgpack",
+    """A stale append from member t2 (named, unsigned: these nodes have no cluster secret)."""
+    node = client.application.extensions["badkv_node"]
+    headers = Signer(None, cluster=node.config.cluster_id, sender="t2", instance="i2").headers(
+        "POST", "/cluster/v1/append", STALE_APPEND, node.name)
+    return client.post("/cluster/v1/append", data=STALE_APPEND, content_type="application/msgpack", headers=headers,
                        environ_base={"gunicorn.socket": sock} if sock else {})
 
 
@@ -60,9 +67,10 @@ def test_a_peer_call_without_a_verified_certificate_is_401(tls_client, sock, cap
 def test_a_peer_call_with_a_verified_certificate_reaches_the_node(tls_client):
     answer = append(tls_client, VerifiedSocket())
     assert answer.status_code == 200
-    assert msgpack.unpackb(answer.data)["success"] is False  # a stale term: answered, and nothing changed
+    assert msgpack.unpackb(answer.data)["success"] is False  # answered (it lacks entry 5), and nothing changed
 
 
+@pytest.mark.parametrize("config_values", [{"cluster": THREE}])
 def test_without_tls_the_check_is_off(client):
     assert append(client, None).status_code == 200
 
@@ -78,6 +86,8 @@ def test_gunicorn_serves_tls_with_client_certificates_requested_not_required(tls
     assert (settings["certfile"], settings["keyfile"], settings["ca_certs"]) == (
         tls_config.cert_file, tls_config.key_file, tls_config.ca_file)
     assert settings["cert_reqs"] == ssl.CERT_OPTIONAL
-    assert settings["worker_class"] == "badkv.http.worker.TlsThreadWorker"
+    assert settings["worker_class"] == "badkv.http.worker.PeerAwareThreadWorker"
+    alone = dataclasses.replace(tls_config, cluster=(("t1", tls_config.listen),))
+    assert serving.gunicorn_settings(alone)["worker_class"] == "badkv.http.worker.TlsThreadWorker"
     plain = serving.gunicorn_settings(config)
     assert "certfile" not in plain and plain["worker_class"] == "gthread"
