@@ -30,7 +30,9 @@ def is_reserved(tenant: str) -> bool:
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """256 random bits in hex: a URL-safe token may start with '-', which a shell command's option
+    parser then takes for an option (``badkvctl --token -x...`` failed once in 64 runs)."""
+    return secrets.token_hex(TOKEN_BYTES)
 
 
 def token_hash(token: str) -> str:

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from badkv.client import Client, ClientError
+from badkv.config import Config
+from badkv.security.peer_auth import Signer
 from badkv.testing.processes import LocalCluster, NodeProcess, free_port
 
 pytestmark = pytest.mark.process
@@ -90,6 +92,15 @@ def append_to(node: NodeProcess, stats: dict, **tls) -> requests.Response:
                          headers=MSGPACK, timeout=5, **tls)
 
 
+def member_headers(cluster, to: NodeProcess) -> dict:
+    """The identity a member's call carries (these nodes have no cluster secret): the cluster id and, as the
+    sender, the other follower, which itself never calls ``to`` while a leader leads."""
+    sender = next(node.name for node in cluster.followers if node is not to)
+    cluster_id = Config.from_sources({"name": to.name, "cluster": to.cluster}).cluster_id
+    return {**MSGPACK, **Signer(None, cluster=cluster_id, sender=sender, instance="a-test").headers(
+        "POST", "/cluster/v1/append", b"", to.name)}
+
+
 def raft_state(node: NodeProcess) -> tuple:
     stats = node.get("/admin/stats", timeout=5).json()
     return stats["term"], stats["last_index"], stats["voted_for"]
@@ -131,20 +142,20 @@ def test_a_peer_call_without_a_client_certificate_is_401_and_changes_nothing(fol
     wait_for_line(follower.log_path, "refused POST /cluster/v1/append from 127.0.0.1: no client certificate")
 
 
-def test_a_certificate_from_the_cluster_ca_passes_the_check(follower, certs):
+def test_a_certificate_from_the_cluster_ca_passes_the_check(cluster, follower, certs):
     """The other side of the test above: with a verified certificate the call reaches the node, which
     answers a stale (lower-term) append with success false and changes nothing."""
     before = raft_state(follower)
     stats = follower.get("/admin/stats", timeout=5).json()
     body = {"term": 0, "leader": "n1", "prev_index": 0, "prev_term": 0, "entries": [], "leader_commit": 0, "seq": 1}
-    answer = requests.post(follower.url + "/cluster/v1/append", data=msgpack.packb(body), headers=MSGPACK,
-                           timeout=5, verify=str(certs / "ca.crt"), cert=(str(certs / "ops.crt"), str(certs / "ops.key")))
+    answer = requests.post(follower.url + "/cluster/v1/append", data=msgpack.packb(body),
+                           headers=member_headers(cluster, follower), timeout=5, verify=str(certs / "ca.crt"), cert=(str(certs / "ops.crt"), str(certs / "ops.key")))
     assert answer.status_code == 200
     assert msgpack.unpackb(answer.content)["success"] is False
     assert raft_state(follower)[:2] == before[:2] == (stats["term"], stats["last_index"])
 
 
-def test_a_new_peer_connection_is_served_while_every_shared_thread_is_busy(follower, certs):
+def test_a_new_peer_connection_is_served_while_every_shared_thread_is_busy(cluster, follower, certs):
     """With TLS the worker cannot peek at the request line; a caller with a verified certificate is still
     served from the reserved peer pool when slow clients hold every thread of the shared one."""
     context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
@@ -162,8 +173,8 @@ def test_a_new_peer_connection_is_served_while_every_shared_thread_is_busy(follo
             requests.get(follower.url + "/admin/health", verify=str(certs / "ca.crt"), timeout=1)
         body = {"term": 0, "leader": "n1", "prev_index": 0, "prev_term": 0, "entries": [], "leader_commit": 0,
                 "seq": 1}
-        answer = requests.post(follower.url + "/cluster/v1/append", data=msgpack.packb(body), headers=MSGPACK,
-                               timeout=2, verify=str(certs / "ca.crt"),
+        answer = requests.post(follower.url + "/cluster/v1/append", data=msgpack.packb(body),
+                               headers=member_headers(cluster, follower), timeout=2, verify=str(certs / "ca.crt"),
                                cert=(str(certs / "ops.crt"), str(certs / "ops.key")))
         assert answer.status_code == 200
     finally:

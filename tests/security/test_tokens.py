@@ -35,7 +35,8 @@ def test_a_missing_admin_token_file_is_refused(tmp_path):
 def test_new_tokens_carry_256_bits_and_differ():
     tokens = {new_token() for _ in range(100)}
     assert len(tokens) == 100
-    assert all(len(token) == 43 for token in tokens)  # 32 bytes in unpadded URL-safe base64
+    assert all(len(token) == 64 and int(token, 16) >= 0 for token in tokens)  # 32 bytes in hex
+    assert not any(token.startswith("-") for token in tokens)  # never mistaken for a command's option
 
 
 def test_the_record_holds_the_hash_only():
