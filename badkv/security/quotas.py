@@ -18,6 +18,7 @@ from badkv.errors import InvalidParameter, QuotaExceeded, RateLimited
 
 QUOTA_TENANT = "_quota"
 FIELDS = ("keys", "bytes", "writes_per_second")
+MAX_LIMIT = 2 ** 63 - 1  # a keys or bytes limit is a signed 64-bit integer, like every count badkv keeps
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ def parse_quota_body(body) -> dict:
         raise InvalidParameter('the body must be a JSON object with some of "keys", "bytes", "writes_per_second"')
     for name in ("keys", "bytes"):
         value = body.get(name, 0)
-        if type(value) is not int or not 0 <= value < 2 ** 63:
-            raise InvalidParameter(f"{name} must be an integer, 0 or more (0: no limit)")
+        if type(value) is not int or not 0 <= value <= MAX_LIMIT:
+            raise InvalidParameter(f"{name} must be an integer from 0 to {MAX_LIMIT} (0: no limit)")
     rate = body.get("writes_per_second", 0)
     if type(rate) not in (int, float) or not math.isfinite(rate) or rate < 0:
         raise InvalidParameter("writes_per_second must be a finite number, 0 or more (0: no limit)")

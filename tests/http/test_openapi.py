@@ -9,6 +9,7 @@ import pytest
 
 import badkv
 from badkv.http import api
+from badkv.security import quotas
 
 DOCUMENT_PATH = Path(badkv.__file__).parent / "http" / "openapi.json"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -209,6 +210,8 @@ def test_limits_match_the_code(document):
     assert parameters["Consistency"]["schema"]["enum"] == list(api.CONSISTENCY_LEVELS)
     limit = parameters["TakeLimit"]["schema"]
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, api.MAX_TAKE_LIMIT, api.DEFAULT_TAKE_LIMIT)
+    quota = document["components"]["schemas"]["Quota"]["properties"]
+    assert quota["keys"]["maximum"] == quota["bytes"]["maximum"] == quotas.MAX_LIMIT
 
 
 @pytest.mark.parametrize("tenant", ["a", "A.b_c-9", "x" * 128, "x" * 129, "a b", "a:b", "ä", ""])

@@ -3,7 +3,7 @@
 import pytest
 
 from badkv.errors import InvalidParameter, QuotaExceeded, RateLimited
-from badkv.security.quotas import (Quota, RateLimiter, TokenBucket, check_usage, effective_quota,
+from badkv.security.quotas import (MAX_LIMIT, Quota, RateLimiter, TokenBucket, check_usage, effective_quota,
                                    parse_quota_body)
 
 
@@ -34,6 +34,10 @@ def test_own_fields_override_the_defaults():
 def test_bad_bodies_are_refused(body):
     with pytest.raises(InvalidParameter):
         parse_quota_body(body)
+
+
+def test_the_largest_limit_the_document_allows_is_accepted():
+    assert parse_quota_body({"keys": MAX_LIMIT, "bytes": MAX_LIMIT}) == {"keys": 2 ** 63 - 1, "bytes": 2 ** 63 - 1}
 
 
 def test_the_bucket_allows_a_burst_of_one_second_then_the_rate():
