@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
+from pathlib import Path
 
 import msgpack
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from badkv.app import create_app
 from badkv.config import Config
@@ -23,13 +26,25 @@ THREE = "t1=127.0.0.1:1,t2=127.0.0.1:2,t3=127.0.0.1:3"
 class VerifiedSocket:
     """What gunicorn puts in the environ as ``gunicorn.socket`` for a caller whose certificate verified."""
 
-    def getpeercert(self):
-        return {"subject": ((("commonName", "n2"),),)}
+    def __init__(self, certificate_file=None, name: str = "n2"):
+        self.name = name
+        self.der = x509.load_pem_x509_certificate(Path(certificate_file).read_bytes()).public_bytes(
+            serialization.Encoding.DER) if certificate_file else b""
+
+    def getpeercert(self, binary_form: bool = False):
+        return self.der if binary_form else {"subject": ((("commonName", self.name),),)}
 
 
 class PlainSocket:
     def getpeercert(self):
         return None
+
+
+@pytest.fixture
+def certificates(tmp_path):
+    """t2's and t3's node certificates and alice's client certificate, from t1's CA."""
+    return {name: pki.issue(tmp_path, name, [] if name == "alice" else ["127.0.0.1"], client=name == "alice").certificate
+            for name in ("t2", "t3", "alice")}
 
 
 @pytest.fixture
@@ -64,10 +79,20 @@ def test_a_peer_call_without_a_verified_certificate_is_401(tls_client, sock, cap
     assert "t1: refused POST /cluster/v1/append" in caplog.text
 
 
-def test_a_peer_call_with_a_verified_certificate_reaches_the_node(tls_client):
-    answer = append(tls_client, VerifiedSocket())
+def test_a_peer_call_with_the_senders_node_certificate_reaches_the_node(tls_client, certificates):
+    answer = append(tls_client, VerifiedSocket(certificates["t2"], "t2"))
     assert answer.status_code == 200
     assert msgpack.unpackb(answer.data)["success"] is False  # answered (it lacks entry 5), and nothing changed
+
+
+@pytest.mark.parametrize("holder, said", [
+    ("alice", "its certificate is not a node certificate (no serverAuth usage)"),  # an operator's client certificate
+    ("t3", "its certificate names 't3', the call says it comes from 't2'"),  # another member's
+])
+def test_a_certificate_of_the_ca_that_does_not_name_the_sender_is_401(tls_client, certificates, holder, said, caplog):
+    answer = append(tls_client, VerifiedSocket(certificates[holder], holder))
+    assert answer.status_code == 401 and answer.get_json()["error"] == "unauthenticated"
+    assert said in caplog.text
 
 
 @pytest.mark.parametrize("config_values", [{"cluster": THREE}])

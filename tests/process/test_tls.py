@@ -81,7 +81,7 @@ def follower(cluster):
     return cluster.followers[0]
 
 
-def append_to(node: NodeProcess, stats: dict, **tls) -> requests.Response:
+def append_to(node: NodeProcess, stats: dict, headers: dict = MSGPACK, **tls) -> requests.Response:
     """A hand-made append from a leader of a far higher term, carrying one entry."""
     term = stats["term"] + 1_000_000
     entry = {"index": stats["last_index"] + 1, "term": term, "op": "put", "tenant": "t", "name": "forged",
@@ -89,16 +89,25 @@ def append_to(node: NodeProcess, stats: dict, **tls) -> requests.Response:
     body = {"term": term, "leader": "n1", "prev_index": stats["last_index"], "prev_term": stats["term"],
             "entries": [entry], "leader_commit": stats["last_index"] + 1, "seq": 1}
     return requests.post(node.url + "/cluster/v1/append", data=msgpack.packb(body, use_bin_type=True),
-                         headers=MSGPACK, timeout=5, **tls)
+                         headers=headers, timeout=5, **tls)
+
+
+def other_follower(cluster, to: NodeProcess) -> str:
+    """The member a test's peer call claims to come from: the other follower, which itself never calls ``to``
+    while a leader leads."""
+    return next(node.name for node in cluster.followers if node is not to)
 
 
 def member_headers(cluster, to: NodeProcess) -> dict:
-    """The identity a member's call carries (these nodes have no cluster secret): the cluster id and, as the
-    sender, the other follower, which itself never calls ``to`` while a leader leads."""
-    sender = next(node.name for node in cluster.followers if node is not to)
+    """The identity a member's call carries (these nodes have no cluster secret): the cluster id and sender."""
     cluster_id = Config.from_sources({"name": to.name, "cluster": to.cluster}).cluster_id
-    return {**MSGPACK, **Signer(None, cluster=cluster_id, sender=sender, instance="a-test").headers(
-        "POST", "/cluster/v1/append", b"", to.name)}
+    return {**MSGPACK, **Signer(None, cluster=cluster_id, sender=other_follower(cluster, to), instance="a-test")
+            .headers("POST", "/cluster/v1/append", b"", to.name)}
+
+
+def node_certificate(cluster, to: NodeProcess, certs: Path) -> tuple[str, str]:
+    name = other_follower(cluster, to)
+    return str(certs / f"{name}.crt"), str(certs / f"{name}.key")
 
 
 def raft_state(node: NodeProcess) -> tuple:
@@ -142,6 +151,17 @@ def test_a_peer_call_without_a_client_certificate_is_401_and_changes_nothing(fol
     wait_for_line(follower.log_path, "refused POST /cluster/v1/append from 127.0.0.1: no client certificate")
 
 
+def test_an_operators_client_certificate_cannot_make_peer_calls(cluster, follower, certs):
+    """The CA signs operators' client certificates too: they open the public API, never the peer one."""
+    before = raft_state(follower)
+    stats = follower.get("/admin/stats", timeout=5).json()
+    answer = append_to(follower, stats, headers=member_headers(cluster, follower), verify=str(certs / "ca.crt"),
+                       cert=(str(certs / "ops.crt"), str(certs / "ops.key")))
+    assert answer.status_code == 401
+    assert raft_state(follower) == before
+    wait_for_line(follower.log_path, "its certificate is not a node certificate (no serverAuth usage)")
+
+
 def test_a_certificate_from_the_cluster_ca_passes_the_check(cluster, follower, certs):
     """The other side of the test above: with a verified certificate the call reaches the node, which
     answers a stale (lower-term) append with success false and changes nothing."""
@@ -149,7 +169,7 @@ def test_a_certificate_from_the_cluster_ca_passes_the_check(cluster, follower, c
     stats = follower.get("/admin/stats", timeout=5).json()
     body = {"term": 0, "leader": "n1", "prev_index": 0, "prev_term": 0, "entries": [], "leader_commit": 0, "seq": 1}
     answer = requests.post(follower.url + "/cluster/v1/append", data=msgpack.packb(body),
-                           headers=member_headers(cluster, follower), timeout=5, verify=str(certs / "ca.crt"), cert=(str(certs / "ops.crt"), str(certs / "ops.key")))
+                           headers=member_headers(cluster, follower), timeout=5, verify=str(certs / "ca.crt"), cert=node_certificate(cluster, follower, certs))
     assert answer.status_code == 200
     assert msgpack.unpackb(answer.content)["success"] is False
     assert raft_state(follower)[:2] == before[:2] == (stats["term"], stats["last_index"])
@@ -175,7 +195,7 @@ def test_a_new_peer_connection_is_served_while_every_shared_thread_is_busy(clust
                 "seq": 1}
         answer = requests.post(follower.url + "/cluster/v1/append", data=msgpack.packb(body),
                                headers=member_headers(cluster, follower), timeout=2, verify=str(certs / "ca.crt"),
-                               cert=(str(certs / "ops.crt"), str(certs / "ops.key")))
+                               cert=node_certificate(cluster, follower, certs))
         assert answer.status_code == 200
     finally:
         for connection in held:
