@@ -13,10 +13,12 @@ calls (see cluster/transport.py), so deciding once per connection costs one peek
 connection, not per request.
 
 With TLS the first bytes are a handshake, not a request line. A new TLS
-connection is then handshaken in the peer pool (bounded by a timeout, so a
-stalled caller cannot hold a peer thread), and a connection that presented a
-client certificate verified against the CA, as every peer does, stays there;
-any other goes to the shared pool.
+connection is then handshaken in a pool of its own, within an overall deadline
+(a caller that sends its handshake a byte at a time is cut off, not waited
+for), so neither a slow handshake nor many of them hold a thread that serves
+peers' requests. A connection that presented a client certificate verified
+against the CA, as every peer does, is served from the peer pool; any other
+goes to the shared pool.
 
 On SIGTERM a leader first hands leadership to its most caught-up follower and
 only then stops serving, so a rolling restart never waits for an election
@@ -26,6 +28,7 @@ timeout. Everything else is gunicorn's gthread worker.
 from __future__ import annotations
 
 import logging
+import select
 import selectors
 import socket
 import ssl
@@ -40,9 +43,9 @@ from gunicorn.workers.gthread import ThreadWorker
 
 PEER_REQUEST_PREFIX = b"POST /cluster/"
 PEER_THREADS = 4
+HANDSHAKE_THREADS = 4
 # A peer on loopback or a LAN handshakes in milliseconds; this only ends callers that stall.
 HANDSHAKE_TIMEOUT = 2.0
-HANDED_TO_SHARED_POOL = "shared pool"
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +91,7 @@ class PeerAwareThreadWorker(TlsThreadWorker):
 
     def init_process(self):
         self.peer_pool = futures.ThreadPoolExecutor(max_workers=PEER_THREADS, thread_name_prefix="peer")
+        self.handshake_pool = futures.ThreadPoolExecutor(max_workers=HANDSHAKE_THREADS, thread_name_prefix="handshake")
         super().init_process()
 
     def enqueue_req(self, conn):
@@ -99,7 +103,7 @@ class PeerAwareThreadWorker(TlsThreadWorker):
         if kind == "waiting":
             self._wait_for_first_bytes(conn)
         elif kind == "tls":
-            future = self.peer_pool.submit(self._handshake_then_route, conn)
+            future = self.handshake_pool.submit(self._handshake_then_route, conn)
             future.add_done_callback(lambda done: self.method_queue.defer(self._after_handshake, conn, done))
         elif kind == "peer":
             future = self.peer_pool.submit(self.handle, conn)
@@ -120,7 +124,7 @@ class PeerAwareThreadWorker(TlsThreadWorker):
         return "peer" if head.startswith(PEER_REQUEST_PREFIX[:len(head)]) and head else "public"
 
     def _handshake_then_route(self, conn):
-        """In the peer pool: the TLS handshake, then serve a caller with a verified certificate here."""
+        """In the handshake pool: the TLS handshake, then which pool serves the connection."""
         try:
             self._tls_handshake(conn)
         except ssl.SSLEOFError:
@@ -132,27 +136,42 @@ class PeerAwareThreadWorker(TlsThreadWorker):
             self.log.info("%s: TLS handshake with %s failed: %s", self.node_name,
                           conn.client[0] if conn.client else "?", error or error.__class__.__name__)
             return False
-        if conn.sock.getpeercert():
-            conn.badkv_kind = "peer"
-            return self.handle(conn)
-        conn.badkv_kind = "public"
-        return HANDED_TO_SHARED_POOL
+        conn.badkv_kind = "peer" if conn.sock.getpeercert() else "public"
+        return conn.badkv_kind
 
     def _tls_handshake(self, conn) -> None:
-        """What gunicorn's connection ``init`` does for HTTP/1.1 over TLS, with a timeout on the handshake."""
-        conn.sock.setblocking(True)
-        conn.sock.settimeout(HANDSHAKE_TIMEOUT)
+        """What gunicorn's connection ``init`` does for HTTP/1.1 over TLS, within ``HANDSHAKE_TIMEOUT`` in all.
+
+        The socket is non-blocking meanwhile: a timeout per read would let a caller that sends a byte now
+        and then hold the thread for ever."""
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+        conn.sock.setblocking(False)
         # Wrapping detaches the plain socket: from here on, closing the connection must close ``tls``.
+        # (gunicorn wraps with do_handshake_on_connect off, its default and badkv's setting.)
         conn.sock = tls = gunicorn_sock.ssl_wrap_socket(conn.sock, self.cfg)
-        if not self.cfg.do_handshake_on_connect:
-            tls.do_handshake()
-        tls.settimeout(None)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                wanted = ([tls], [])
+            except ssl.SSLWantWriteError:
+                wanted = ([], [tls])
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not any(select.select(*wanted, [], remaining)[:2]):
+                raise TimeoutError(f"the handshake took longer than {HANDSHAKE_TIMEOUT:g}s")
+        tls.setblocking(True)
         conn.initialized = True
         conn.parser = gunicorn_http.get_parser(self.cfg, tls, conn.client)
 
     def _after_handshake(self, conn, done) -> None:
-        """On the event loop: a public connection joins the shared pool; anything else finishes as usual."""
-        if not done.cancelled() and done.exception() is None and done.result() == HANDED_TO_SHARED_POOL:
+        """On the event loop: a peer's connection goes to the peer pool, a public one to the shared pool, a
+        failed one is closed."""
+        routed = None if done.cancelled() or done.exception() is not None else done.result()
+        if routed == "peer":
+            future = self.peer_pool.submit(self.handle, conn)
+            future.add_done_callback(lambda served: self.method_queue.defer(self.finish_request, conn, served))
+        elif routed == "public":
             ThreadWorker.enqueue_req(self, conn)
         else:
             self.finish_request(conn, done)
@@ -185,12 +204,16 @@ class PeerAwareThreadWorker(TlsThreadWorker):
             self.method_queue.defer(super(PeerAwareThreadWorker, self).handle_exit, sig, frame)
 
     def handle_quit(self, sig, frame):
-        self.peer_pool.shutdown(wait=False)
+        self._shut_pools()
         super().handle_quit(sig, frame)
 
     def run(self):
         try:
             super().run()
         finally:
-            self.peer_pool.shutdown(wait=False)
+            self._shut_pools()
+
+    def _shut_pools(self) -> None:
+        self.peer_pool.shutdown(wait=False)
+        self.handshake_pool.shutdown(wait=False)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import socket
+import threading
 import ssl
 import subprocess
 import sys
@@ -256,3 +257,56 @@ def test_a_server_certificate_for_another_host_is_refused_by_the_client(tmp_path
                                      "node's certificate")
     finally:
         node.stop()
+
+
+def test_slow_handshakes_from_anyone_neither_last_nor_stall_a_members_calls(cluster, follower, certs):
+    """Callers that send a handshake a byte at a time hold no thread that serves peers, and are cut off at
+    the handshake deadline (2 s) however often they send."""
+    member = requests.Session()
+    member.trust_env = False  # (an environment CA bundle would override the session's)
+    member.verify, member.cert = str(certs / "ca.crt"), node_certificate(cluster, follower, certs)
+    body = {"term": 0, "leader": "n1", "prev_index": 0, "prev_term": 0, "entries": [], "leader_commit": 0, "seq": 1}
+
+    def call() -> float:
+        started = time.monotonic()
+        answer = member.post(follower.url + "/cluster/v1/append", data=msgpack.packb(body),
+                             headers=member_headers(cluster, follower), timeout=5)
+        assert answer.status_code == 200
+        return time.monotonic() - started
+
+    call()  # the member's connection is open
+    stop, cut_off = threading.Event(), []
+
+    def trickle() -> None:
+        while not stop.is_set():
+            sock = socket.create_connection(("127.0.0.1", follower.port), timeout=5)
+            opened, first = time.monotonic(), True
+            try:
+                while not stop.is_set():
+                    sock.send(b"\x16\x03\x01\x02\x00" if first else b"\x01")  # a record header, then a byte
+                    first = False
+                    try:
+                        if sock.recv(1, socket.MSG_DONTWAIT) == b"":
+                            raise ConnectionResetError("closed by the node")
+                    except BlockingIOError:
+                        pass  # nothing to read: the handshake is still waiting for us
+                    stop.wait(0.5)
+            except OSError:
+                cut_off.append(time.monotonic() - opened)
+            finally:
+                sock.close()
+
+    attackers = [threading.Thread(target=trickle, daemon=True) for _ in range(2 * 4 + 2)]
+    for thread in attackers:
+        thread.start()
+    try:
+        time.sleep(1)
+        assert call() < 1.0, "a member's call waited behind the slow handshakes"
+        deadline = time.monotonic() + 10
+        while not cut_off and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cut_off and min(cut_off) < 4, f"slow handshakes were cut off: {cut_off}"
+    finally:
+        stop.set()
+        for thread in attackers:
+            thread.join(5)
