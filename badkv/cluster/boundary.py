@@ -69,8 +69,10 @@ class PeerBoundary:
                            "member with -cluster-secret-file (or BADKV_CLUSTER_SECRET) or with TLS", self.name)
 
     # ---- the receiving side -----------------------------------------------------------
-    def admit(self, method: str, path: str, body: bytes, headers: Mapping[str, str], remote: str) -> None:
-        """Return if the call may go on; else log and raise the error to answer with."""
+    def admit(self, method: str, path: str, body, headers: Mapping[str, str], remote: str) -> None:
+        """Return if the call may go on; else log and raise the error to answer with. ``body`` is the body, or
+        a function that reads it: it is read only once the call names this cluster and a member, so that
+        nobody else can make the node take in a large body."""
         sender = headers.get(SENDER, "")
         try:
             self._check(method, path, body, headers, sender, remote)
@@ -88,7 +90,7 @@ class PeerBoundary:
                              f"of cluster {self.cluster_id} (members: {', '.join(sorted(self.members))})")
         if self.verifier is not None:
             try:
-                self.verifier.verify(method, path, body, headers)
+                self.verifier.verify(method, path, body() if callable(body) else body, headers)
             except SignatureError as error:
                 refusal = Unauthenticated("this peer call is not signed with this cluster's secret, or its "
                                           "signature is stale or used before")

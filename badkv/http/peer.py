@@ -44,7 +44,8 @@ def admit_peer_call():
     """Refuse a call from another cluster, a non-member, without a valid signature or from a second process
     under a member's name, before any view steps it into the core: a refused call changes nothing."""
     remote = f"{request.remote_addr}:{request.environ.get('REMOTE_PORT', '?')}"
-    _node().admit_peer_call(request.method, request.path, request.get_data(cache=True), request.headers, remote)
+    _node().admit_peer_call(request.method, request.path, lambda: request.get_data(cache=True), request.headers,
+                            remote)
 
 
 @bp.after_request

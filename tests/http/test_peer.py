@@ -2,6 +2,7 @@
 member's name, or (with a cluster secret) without a valid fresh signature are refused and change nothing;
 a well-made call still gets through."""
 
+import io
 import logging
 
 import pytest
@@ -155,3 +156,28 @@ def test_the_node_warns_at_start_only_when_its_peer_api_is_open(app, caplog, con
     warned = "open to anyone who can reach this port" in caplog.text
     assert warned == ("cluster_secret" not in config_values)
     assert SECRET not in caplog.text
+
+
+class CountingStream(io.RawIOBase):
+    """A request body of ``size`` zero bytes that counts how much of it was read."""
+
+    def __init__(self, size: int):
+        self.size, self.given = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.size - self.given)
+        buffer[:n] = b"\0" * n
+        self.given += n
+        return n
+
+
+@pytest.mark.parametrize("config_values", [SIGNED_FOLLOWER])
+def test_a_call_from_nobody_is_refused_before_its_body_is_read(client):
+    stream = CountingStream(64 * 1024 * 1024)
+    environ = {"wsgi.input": stream, "CONTENT_LENGTH": str(stream.size), "CONTENT_TYPE": "application/msgpack"}
+    answer = client.post("/cluster/v1/append", environ_overrides=environ)  # names no cluster and no sender
+    assert answer.status_code == 409
+    assert stream.given <= 1024 * 1024, f"read {stream.given} bytes of a call from nobody before refusing it"
