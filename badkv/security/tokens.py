@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -59,19 +60,26 @@ def read_admin_token(path: str) -> str:
 class SystemTable:
     """One reserved tenant's live records turned into a mapping by ``build``, rebuilt only when the
     store says a reserved record changed (``store.system_version``), by whatever path: log, take sync,
-    snapshot. Reading costs one integer comparison; the swap of the mapping is atomic."""
+    snapshot. Reading costs one integer comparison. The version and its mapping are installed together,
+    and only over an older version: two threads rebuilding at once must not leave the older mapping (a
+    rotated-out token) in place under the newer version."""
 
     def __init__(self, store, tenant: str, build: Callable[[list], dict]):
         self.store, self.tenant, self.build = store, tenant, build
-        self._version = -1
-        self._mapping: dict = {}
+        self._installed: tuple[int, dict] = (-1, {})
+        self._install_lock = threading.Lock()
 
     def current(self) -> dict:
         version = self.store.system_version
-        if version != self._version:
-            self._mapping = self.build(self.store.live_records(self.tenant))
-            self._version = version  # (a change during the build moves the version again: rebuilt next time)
-        return self._mapping
+        installed_version, mapping = self._installed
+        if version == installed_version:
+            return mapping
+        # (a change during the build moves the version again: rebuilt on the next call)
+        mapping = self.build(self.store.live_records(self.tenant))
+        with self._install_lock:
+            if version > self._installed[0]:
+                self._installed = (version, mapping)
+        return mapping
 
 
 def _tenants_by_hash(records: list) -> dict[str, str]:

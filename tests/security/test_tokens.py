@@ -97,3 +97,38 @@ def test_the_table_rebuilds_only_when_a_reserved_record_changes():
     store.apply(Record(AUTH_TENANT, "acme", b"{}", 2, 2))
     table.current()
     assert builds == [0, 1]
+
+
+def test_a_rebuild_that_finishes_late_does_not_replace_a_newer_mapping():
+    """Two request threads rebuild at once across a rotation: the one that read the older records finishes
+    last, and the newer mapping stays (the rotated-out token must not open the tenant again)."""
+    import threading
+    from types import SimpleNamespace
+
+    from badkv.security.tokens import SystemTable
+
+    store = SimpleNamespace(system_version=2, records={"old"})
+    reading_old, finish_old = threading.Event(), threading.Event()
+
+    def live_records(tenant):
+        records = set(store.records)
+        if records == {"old"} and threading.current_thread().name == "late":
+            reading_old.set()
+            finish_old.wait(5)
+        return records
+
+    store.live_records = live_records
+    table = SystemTable(store, "_auth", lambda records: {name: True for name in records})
+    late = threading.Thread(target=table.current, name="late")
+    late.start()
+    assert reading_old.wait(5)
+    store.system_version, store.records = 3, {"new"}  # the rotation applies meanwhile
+    assert table.current() == {"new": True}
+    finish_old.set()
+    late.join(5)
+
+    def no_rebuild(tenant):
+        raise AssertionError("version 3 is installed: nothing to rebuild")
+
+    store.live_records = no_rebuild
+    assert table.current() == {"new": True}
