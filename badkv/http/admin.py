@@ -69,8 +69,10 @@ def transfer_leader():
     if not node.is_leader:
         if request.headers.get(FORWARDED_BY):
             raise NotLeader("this node is not the leader; the request was already forwarded once", leader=node.leader)
-        relayed = node.forward("POST", request.path, b"", request.get_data(), {"Content-Type": "application/json"},
-                               leader_wait=wait)
+        headers = {"Content-Type": "application/json"}
+        if "Authorization" in request.headers:  # the leader checks the admin token again
+            headers["Authorization"] = request.headers["Authorization"]
+        relayed = node.forward("POST", request.path, b"", request.get_data(), headers, leader_wait=wait)
         if relayed is not None:
             status_code, headers, content = relayed
             return Response(content, status=status_code, headers=headers)

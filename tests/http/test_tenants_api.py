@@ -5,6 +5,8 @@
 
 import pytest
 
+from badkv.app import create_app
+from badkv.config import Config
 from badkv.security.tokens import AUTH_TENANT, token_hash
 
 ADMIN = "the-admin-token-for-tests"
@@ -138,3 +140,23 @@ def test_the_list_shows_every_tenant_with_keys_token_and_counters(client):
     assert tenants["beta"]["token"] is False
     assert (tenants["other"]["requests"], tenants["other"]["refusals"]) == (1, 1)
     assert tenants["acme"]["requests"] == 1 and tenants["acme"]["refusals"] == 0
+
+
+def test_transfer_leader_sent_to_a_follower_relays_the_admin_token(config_values):
+    """The follower relays the request to the leader, which checks the admin token again."""
+    follower_app = create_app(Config.from_sources({"name": "t2", "in_memory": True, **config_values,
+                                                   "cluster": "t1=127.0.0.1:1,t2=127.0.0.1:2,t3=127.0.0.1:3"}))
+    relayed = {}
+
+    def forward(method, path, query, body, headers, *, leader_wait, avoid=frozenset()):
+        relayed.update(headers)
+        return 202, {"Content-Type": "application/json"}, b'{"leader": "t3", "term": 2}'
+
+    node = follower_app.extensions["badkv_node"]
+    node.forward = forward
+    try:
+        answer = follower_app.test_client().post("/admin/transfer-leader", json={"to": None}, headers=bearer(ADMIN))
+        assert answer.status_code == 202
+        assert relayed.get("Authorization") == f"Bearer {ADMIN}"
+    finally:
+        node.stop()
