@@ -36,12 +36,14 @@ class KeyApi:
     write_method: str
     write_encoding: str  # "raw": the value is the body; "form": the body is value=<value>
 
-    def read(self, base_url, key):
-        """Return the HTTP status of one GET of `key` (redirects are not followed)."""
-        response = requests.get(base_url + self.key_prefix + key, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False)
+    def read(self, base_url, key, **options):
+        """Return the HTTP status of one GET of `key` (redirects are not followed); `options` go to
+        requests (headers, verify)."""
+        response = requests.get(base_url + self.key_prefix + key, timeout=REQUEST_TIMEOUT_SECONDS,
+                                allow_redirects=False, **options)
         return response.status_code
 
-    def write(self, base_url, key, value=VALUE):
+    def write(self, base_url, key, value=VALUE, **options):
         """Return the HTTP status of one write of `value` to `key` (redirects are not followed)."""
         body = value if self.write_encoding == "raw" else {"value": value.decode()}
         response = requests.request(
@@ -50,6 +52,7 @@ class KeyApi:
             data=body,
             timeout=REQUEST_TIMEOUT_SECONDS,
             allow_redirects=False,
+            **options,
         )
         return response.status_code
 
@@ -60,11 +63,25 @@ ETCD_V2_API = KeyApi(f"/v2/keys/{TENANT}/", "PUT", "form")
 
 @dataclass(frozen=True)
 class Target:
-    """One server endpoint under load, e.g. the bare app or badkv's leader."""
+    """One server endpoint under load, e.g. the bare app or badkv's leader.
+
+    `authorization` is the Authorization header every request carries ("" for none); `ca_file`
+    the CA that an HTTPS target's certificate is checked against by the probe and preload.
+    """
 
     label: str
     base_url: str
     api: KeyApi = BADKV_API
+    authorization: str = field(default="", repr=False)
+    ca_file: str = ""
+
+    @property
+    def request_options(self):
+        """The keyword arguments for requests that reach this target as wrk does."""
+        options = {"verify": self.ca_file or True}
+        if self.authorization:
+            options["headers"] = {"Authorization": self.authorization}
+        return options
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ def load_spec(workload, target, config, duration_s):
             duration_s=duration_s,
             connections=config.connections,
             threads=config.wrk_threads,
+            authorization=target.authorization,
         )
     return LoadSpec(
         url=target.base_url + api.key_prefix,
@@ -103,6 +121,7 @@ def load_spec(workload, target, config, duration_s):
         duration_s=duration_s,
         connections=config.connections,
         threads=config.wrk_threads,
+        authorization=target.authorization,
     )
 
 
@@ -110,9 +129,9 @@ def probe(workload, target):
     """Send one request shaped like the workload; return a problem sentence, or "" if it got a 2xx."""
     try:
         if workload == "read":
-            status = target.api.read(target.base_url, READ_KEY)
+            status = target.api.read(target.base_url, READ_KEY, **target.request_options)
         else:
-            status = target.api.write(target.base_url, "k0")
+            status = target.api.write(target.base_url, "k0", **target.request_options)
     except requests.RequestException as error:
         return f"probe request failed: {error}"
     if 200 <= status < 300:
@@ -123,7 +142,7 @@ def probe(workload, target):
 def preload(targets):
     """Store the read key on each target; raise RuntimeError if a target refuses it."""
     for target in targets:
-        status = target.api.write(target.base_url, READ_KEY)
+        status = target.api.write(target.base_url, READ_KEY, **target.request_options)
         if not 200 <= status < 300:
             raise RuntimeError(f"preloading {READ_KEY!r} on {target.label} returned HTTP {status}")
 
