@@ -3,7 +3,8 @@
 A `Comparison` names one workload ("read" or "write") and the targets to run
 it on, the first being the baseline. `measure` warms each target up once,
 then runs `rounds` rounds, each visiting the targets in order
-(bare, badkv, bare, badkv, ...). Loading is injected as a function, so the
+(bare, badkv, bare, badkv, ...), or in reverse every second round for a
+mirrored comparison (bare, badkv, badkv, bare, ...). Loading is injected as a function, so the
 round logic can be exercised without wrk or servers.
 """
 
@@ -86,10 +87,21 @@ class Target:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One workload run on several targets; the first target is the baseline."""
+    """One workload run on several targets; the first target is the baseline.
+
+    `mirrored`: every second round visits the targets in reverse (A B C, C B A, ...), so a drift
+    that is steady over a pair of rounds costs every target the same on average.
+    """
 
     workload: str
     targets: tuple
+    mirrored: bool = False
+
+    def round_order(self, round_number):
+        """The targets in the order round `round_number` (from 1) visits them."""
+        if self.mirrored and round_number % 2 == 0:
+            return tuple(reversed(self.targets))
+        return self.targets
 
 
 @dataclass
@@ -161,7 +173,7 @@ def measure(comparison, config, load):
             warmup = load(load_spec(comparison.workload, target, config, config.warmup_s))
             logger.info("warm-up %-6s %-12s %9.1f req/s", comparison.workload, target.label, warmup.requests_per_second)
     for round_number in range(1, config.rounds + 1):
-        for target in targets:
+        for target in comparison.round_order(round_number):
             run = load(load_spec(comparison.workload, target, config, config.duration_s))
             result.runs[target.label].append(run)
             logger.info(

@@ -8,8 +8,9 @@ Three single in-memory nodes from --badkv-cmd run side by side, with the same th
 - `https`: auth off, HTTPS with `-cert-file -key-file -ca-file` from a CA made with
   badkv.security.pki in a temp folder (wrk keeps its TLS connections alive, like its HTTP ones).
 
-GET runs on all three, POST on the first two, alternated within each round (measure.py), so drift
-of a shared machine hits every side alike. The notes give auth on / auth off for GET and POST
+GET runs on all three, POST on the first two, alternated within each round and in reverse order
+every second round (a mirrored comparison in measure.py), so drift of a shared machine hits every
+side alike. The notes give auth on / auth off for GET and POST
 (goal >= 0.90) and https / auth off for GET (goal >= 0.70): the ratio of the medians, and the
 spread of the per-round ratios (each round's runs are neighbours in time).
 """
@@ -131,8 +132,8 @@ def run(context):
                                 f"wrk sends its bearer token; {HTTPS}: auth off, TLS with a P-256 certificate "
                                 "from badkv.security.pki, keep-alive connections")
             comparisons = {
-                "read": measure(Comparison("read", (plain, auth, https)), config, context.load),
-                "write": measure(Comparison("write", (plain, auth)), config, context.load),
+                "read": measure(Comparison("read", (plain, auth, https), mirrored=True), config, context.load),
+                "write": measure(Comparison("write", (plain, auth), mirrored=True), config, context.load),
             }
     result.comparisons.extend(comparisons.values())
     for key, workload, numerator, denominator, goal in GOALS:
