@@ -12,7 +12,8 @@ GET runs on all three, POST on the first two, alternated within each round and i
 every second round (a mirrored comparison in measure.py), so drift of a shared machine hits every
 side alike. The notes give auth on / auth off for GET and POST
 (goal >= 0.90) and https / auth off for GET (goal >= 0.70): the ratio of the medians, and the
-spread of the per-round ratios (each round's runs are neighbours in time).
+spread of the per-round ratios (each round's runs are neighbours in time), and each node's CPU time
+per request (bench/cpu.py), which other work on the machine moves far less than requests per second.
 """
 
 import dataclasses
@@ -24,6 +25,7 @@ from pathlib import Path
 import requests
 
 from badkv.security import pki
+from bench.cpu import CpuMeter
 from bench.measure import REQUEST_TIMEOUT_SECONDS, TENANT, Comparison, Target, measure, preload
 from bench.scenarios import ScenarioResult, badkv_spec, ratio_summary
 from bench.servers import LOOPBACK, ServerStartError, free_ports, one_line
@@ -115,7 +117,7 @@ def run(context):
         specs, admin_token = _specs(config, folder, free_ports(3))
         with context.pool(result.name) as pool:
             try:
-                pool.start(list(specs))
+                servers = pool.start(list(specs))
             except ServerStartError as error:
                 result.skipped = f"a node did not start: {one_line(error)}"
                 return result
@@ -131,13 +133,26 @@ def run(context):
             result.notes.append(f"{AUTH_ON}: -auth on, tenant {TENANT} created through POST /admin/tenants/{TENANT}, "
                                 f"wrk sends its bearer token; {HTTPS}: auth off, TLS with a P-256 certificate "
                                 "from badkv.security.pki, keep-alive connections")
+            meter = CpuMeter(context.load, {target.base_url: (target.label, server.pid)
+                                            for target, server in zip((plain, auth, https), servers)})
             comparisons = {
-                "read": measure(Comparison("read", (plain, auth, https), mirrored=True), config, context.load),
-                "write": measure(Comparison("write", (plain, auth), mirrored=True), config, context.load),
+                "read": measure(Comparison("read", (plain, auth, https), mirrored=True), config, meter),
+                "write": measure(Comparison("write", (plain, auth), mirrored=True), config, meter),
             }
     result.comparisons.extend(comparisons.values())
     for key, workload, numerator, denominator, goal in GOALS:
         summary, note = goal_summary(comparisons[workload], numerator, denominator, goal)
         result.summary[key] = summary
         result.notes.append(note)
+    result.summary["server_cpu_us_per_request"] = cpu = cpu_figures(meter, comparisons, config.rounds)
+    result.notes.append("server CPU per request (median of the rounds, from /proc): " + "; ".join(
+        f"{METHODS[workload]} " + ", ".join(f"{label} {us} us" for label, us in figures.items())
+        for workload, figures in cpu.items()))
     return result
+
+
+def cpu_figures(meter, comparisons, rounds):
+    """{workload: {label: median server CPU us per request}} for every target measured."""
+    scripts = {"read": "read.lua", "write": "write.lua"}
+    return {workload: {label: meter.median_us(scripts[workload], label, rounds) for label in comparison.runs}
+            for workload, comparison in comparisons.items()}
