@@ -133,22 +133,34 @@ def run(context):
             result.notes.append(f"{AUTH_ON}: -auth on, tenant {TENANT} created through POST /admin/tenants/{TENANT}, "
                                 f"wrk sends its bearer token; {HTTPS}: auth off, TLS with a P-256 certificate "
                                 "from badkv.security.pki, keep-alive connections")
-            meter = CpuMeter(context.load, {target.base_url: (target.label, server.pid)
-                                            for target, server in zip((plain, auth, https), servers)})
-            comparisons = {
-                "read": measure(Comparison("read", (plain, auth, https), mirrored=True), config, meter),
-                "write": measure(Comparison("write", (plain, auth), mirrored=True), config, meter),
-            }
+            comparisons, meter = _measure(context, (plain, auth, https), servers)
     result.comparisons.extend(comparisons.values())
+    _add_figures(result, comparisons, meter, config.rounds)
+    return result
+
+
+def _measure(context, targets, servers):
+    """GET on all three targets, POST on the first two, mirrored rounds, each node's CPU metered."""
+    plain, auth, https = targets
+    meter = CpuMeter(context.load, {target.base_url: (target.label, server.pid)
+                                    for target, server in zip(targets, servers)})
+    comparisons = {
+        "read": measure(Comparison("read", (plain, auth, https), mirrored=True), context.config, meter),
+        "write": measure(Comparison("write", (plain, auth), mirrored=True), context.config, meter),
+    }
+    return comparisons, meter
+
+
+def _add_figures(result, comparisons, meter, rounds):
+    """The goals' ratios and the CPU per request, as notes and in the summary."""
     for key, workload, numerator, denominator, goal in GOALS:
         summary, note = goal_summary(comparisons[workload], numerator, denominator, goal)
         result.summary[key] = summary
         result.notes.append(note)
-    result.summary["server_cpu_us_per_request"] = cpu = cpu_figures(meter, comparisons, config.rounds)
+    result.summary["server_cpu_us_per_request"] = cpu = cpu_figures(meter, comparisons, rounds)
     result.notes.append("server CPU per request (median of the rounds, from /proc): " + "; ".join(
         f"{METHODS[workload]} " + ", ".join(f"{label} {us} us" for label, us in figures.items())
         for workload, figures in cpu.items()))
-    return result
 
 
 def cpu_figures(meter, comparisons, rounds):
