@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 LUA_DIR = Path(__file__).resolve().parent / "wrk"
 RESULT_MARKER = "BENCH_RESULT "
+AUTHORIZATION_VARIABLE = "BENCH_AUTHORIZATION"  # read by wrk/headers.lua
 INSTALL_COMMAND = ("apt-get", "install", "-y", "wrk")
 INSTALL_TIMEOUT_SECONDS = 600
 EXIT_MARGIN_SECONDS = 30
@@ -31,7 +32,11 @@ class LoadgenError(Exception):
 
 @dataclass(frozen=True)
 class LoadSpec:
-    """One wrk run: where, which script with which arguments, how long, how many connections."""
+    """One wrk run: where, which script with which arguments, how long, how many connections.
+
+    `authorization`, when set, is the Authorization header every request carries; it reaches the
+    scripts through the environment (BENCH_AUTHORIZATION), so a token never shows in wrk's argv.
+    """
 
     url: str
     script: str
@@ -39,6 +44,7 @@ class LoadSpec:
     duration_s: int = 10
     connections: int = 32
     threads: int = 2
+    authorization: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ def run_wrk(wrk_path, spec):
     ]
     if spec.script_args:
         argv += ["--", *spec.script_args]
-    env = {"LUA_PATH": f"{LUA_DIR}/?.lua;;"}
+    env = wrk_environment(spec)
     process = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
@@ -136,6 +142,14 @@ def run_wrk(wrk_path, spec):
     if process.returncode != 0:
         raise LoadgenError(f"wrk exited with code {process.returncode}:\n{output.strip()}")
     return parse_wrk_output(output)
+
+
+def wrk_environment(spec):
+    """wrk's whole environment: where the scripts' modules are, and the Authorization header if any."""
+    env = {"LUA_PATH": f"{LUA_DIR}/?.lua;;"}
+    if spec.authorization:
+        env[AUTHORIZATION_VARIABLE] = spec.authorization
+    return env
 
 
 def _kill(process):

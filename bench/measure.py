@@ -3,7 +3,8 @@
 A `Comparison` names one workload ("read" or "write") and the targets to run
 it on, the first being the baseline. `measure` warms each target up once,
 then runs `rounds` rounds, each visiting the targets in order
-(bare, badkv, bare, badkv, ...). Loading is injected as a function, so the
+(bare, badkv, bare, badkv, ...), or in reverse every second round for a
+mirrored comparison (bare, badkv, badkv, bare, ...). Loading is injected as a function, so the
 round logic can be exercised without wrk or servers.
 """
 
@@ -36,12 +37,14 @@ class KeyApi:
     write_method: str
     write_encoding: str  # "raw": the value is the body; "form": the body is value=<value>
 
-    def read(self, base_url, key):
-        """Return the HTTP status of one GET of `key` (redirects are not followed)."""
-        response = requests.get(base_url + self.key_prefix + key, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False)
+    def read(self, base_url, key, **options):
+        """Return the HTTP status of one GET of `key` (redirects are not followed); `options` go to
+        requests (headers, verify)."""
+        response = requests.get(base_url + self.key_prefix + key, timeout=REQUEST_TIMEOUT_SECONDS,
+                                allow_redirects=False, **options)
         return response.status_code
 
-    def write(self, base_url, key, value=VALUE):
+    def write(self, base_url, key, value=VALUE, **options):
         """Return the HTTP status of one write of `value` to `key` (redirects are not followed)."""
         body = value if self.write_encoding == "raw" else {"value": value.decode()}
         response = requests.request(
@@ -50,6 +53,7 @@ class KeyApi:
             data=body,
             timeout=REQUEST_TIMEOUT_SECONDS,
             allow_redirects=False,
+            **options,
         )
         return response.status_code
 
@@ -60,19 +64,44 @@ ETCD_V2_API = KeyApi(f"/v2/keys/{TENANT}/", "PUT", "form")
 
 @dataclass(frozen=True)
 class Target:
-    """One server endpoint under load, e.g. the bare app or badkv's leader."""
+    """One server endpoint under load, e.g. the bare app or badkv's leader.
+
+    `authorization` is the Authorization header every request carries ("" for none); `ca_file`
+    the CA that an HTTPS target's certificate is checked against by the probe and preload.
+    """
 
     label: str
     base_url: str
     api: KeyApi = BADKV_API
+    authorization: str = field(default="", repr=False)
+    ca_file: str = ""
+
+    @property
+    def request_options(self):
+        """The keyword arguments for requests that reach this target as wrk does."""
+        options = {"verify": self.ca_file or True}
+        if self.authorization:
+            options["headers"] = {"Authorization": self.authorization}
+        return options
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """One workload run on several targets; the first target is the baseline."""
+    """One workload run on several targets; the first target is the baseline.
+
+    `mirrored`: every second round visits the targets in reverse (A B C, C B A, ...), so a drift
+    that is steady over a pair of rounds costs every target the same on average.
+    """
 
     workload: str
     targets: tuple
+    mirrored: bool = False
+
+    def round_order(self, round_number):
+        """The targets in the order round `round_number` (from 1) visits them."""
+        if self.mirrored and round_number % 2 == 0:
+            return tuple(reversed(self.targets))
+        return self.targets
 
 
 @dataclass
@@ -95,6 +124,7 @@ def load_spec(workload, target, config, duration_s):
             duration_s=duration_s,
             connections=config.connections,
             threads=config.wrk_threads,
+            authorization=target.authorization,
         )
     return LoadSpec(
         url=target.base_url + api.key_prefix,
@@ -103,6 +133,7 @@ def load_spec(workload, target, config, duration_s):
         duration_s=duration_s,
         connections=config.connections,
         threads=config.wrk_threads,
+        authorization=target.authorization,
     )
 
 
@@ -110,9 +141,9 @@ def probe(workload, target):
     """Send one request shaped like the workload; return a problem sentence, or "" if it got a 2xx."""
     try:
         if workload == "read":
-            status = target.api.read(target.base_url, READ_KEY)
+            status = target.api.read(target.base_url, READ_KEY, **target.request_options)
         else:
-            status = target.api.write(target.base_url, "k0")
+            status = target.api.write(target.base_url, "k0", **target.request_options)
     except requests.RequestException as error:
         return f"probe request failed: {error}"
     if 200 <= status < 300:
@@ -123,7 +154,7 @@ def probe(workload, target):
 def preload(targets):
     """Store the read key on each target; raise RuntimeError if a target refuses it."""
     for target in targets:
-        status = target.api.write(target.base_url, READ_KEY)
+        status = target.api.write(target.base_url, READ_KEY, **target.request_options)
         if not 200 <= status < 300:
             raise RuntimeError(f"preloading {READ_KEY!r} on {target.label} returned HTTP {status}")
 
@@ -142,7 +173,7 @@ def measure(comparison, config, load):
             warmup = load(load_spec(comparison.workload, target, config, config.warmup_s))
             logger.info("warm-up %-6s %-12s %9.1f req/s", comparison.workload, target.label, warmup.requests_per_second)
     for round_number in range(1, config.rounds + 1):
-        for target in targets:
+        for target in comparison.round_order(round_number):
             run = load(load_spec(comparison.workload, target, config, config.duration_s))
             result.runs[target.label].append(run)
             logger.info(

@@ -326,5 +326,12 @@ def durable(context):
     return result
 
 
-SCENARIOS = {"single": single, "cluster": cluster, "etcd": etcd, "durable": durable}
+def security(context):
+    """One node with auth off, one with auth on, one on HTTPS: GET and POST in alternation (bench/security.py)."""
+    from bench.security import run  # imported here: bench.security builds on this module
+
+    return run(context)
+
+
+SCENARIOS = {"single": single, "cluster": cluster, "etcd": etcd, "durable": durable, "security": security}
 

@@ -41,16 +41,21 @@ def one_line(error):
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """How to start one server: a label, its argv, and the URL path that answers 200 when ready."""
+    """How to start one server: a label, its argv, and the URL path that answers 200 when ready.
+
+    A server on HTTPS names its scheme and the CA file its certificate is checked against.
+    """
 
     label: str
     argv: tuple
     port: int
     health_path: str = "/admin/health"
+    scheme: str = "http"
+    ca_file: str = ""
 
     @property
     def base_url(self):
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"{self.scheme}://{LOOPBACK}:{self.port}"
 
 
 def free_ports(count):
@@ -114,7 +119,7 @@ class ServerProcess:
                     f"{self.spec.label} exited with code {code} before serving:\n{self.log_tail()}"
                 )
             try:
-                if requests.get(url, timeout=1).status_code == 200:
+                if requests.get(url, timeout=1, verify=self.spec.ca_file or True).status_code == 200:
                     logger.info("%s ready at %s (pid %d)", self.spec.label, self.spec.base_url, self.pid)
                     return
             except requests.RequestException:

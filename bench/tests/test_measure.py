@@ -52,3 +52,17 @@ def test_write_spec_passes_method_encoding_and_key_space_to_the_script(config, t
     assert spec.script == "write.lua"
     assert spec.script_args == ("POST", "raw", "10000", "100")
     assert (spec.connections, spec.threads) == (32, 2)
+
+
+def test_mirrored_comparison_reverses_every_second_round(config, targets):
+    config.warmup_s = 0
+    calls = []
+    result = measure(Comparison("read", targets, mirrored=True), config,
+                     lambda spec: calls.append(spec.url) or fake_result(float(len(calls))))
+    bare = "http://127.0.0.1:1/api/v1/keys/bench/hot"
+    badkv = "http://127.0.0.1:2/api/v1/keys/bench/hot"
+    assert calls == [bare, badkv, badkv, bare, bare, badkv]
+    # runs stay keyed by target, in round order, whatever order a round visited them in
+    assert [run.requests_per_second for run in result.runs["bare"]] == [1.0, 4.0, 5.0]
+    assert [run.requests_per_second for run in result.runs["badkv"]] == [2.0, 3.0, 6.0]
+    assert list(result.runs) == ["bare", "badkv"]

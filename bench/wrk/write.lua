@@ -5,6 +5,7 @@
 -- Each thread starts at a different key, and all requests are built once
 -- in init() so that wrk spends as little CPU per request as possible.
 local report = require("report")
+local auth_headers = require("headers")
 
 local thread_count = 0
 local requests = {}
@@ -22,7 +23,7 @@ function init(args)
   local value_bytes = tonumber(args[4] or "100")
   local value = string.rep("v", value_bytes)
   local body = value
-  local headers = {["Content-Type"] = "application/octet-stream"}
+  local headers = auth_headers.add({["Content-Type"] = "application/octet-stream"})
   if encoding == "form" then
     body = "value=" .. value
     headers["Content-Type"] = "application/x-www-form-urlencoded"
