@@ -9,6 +9,10 @@ from badkv.errors import BadkvError, BadRequest, NotLeader, Timeout, Unavailable
 
 logger = logging.getLogger(__name__)
 
+# How long a leader that got SIGTERM keeps trying to hand over: within gunicorn's graceful timeout (4 s,
+# badkv/http/serving.py), which must also leave time for the requests in flight to finish.
+HAND_OVER_SECONDS = 3.0
+
 
 class Leadership:
     """The leadership side of ``node``; the waits run on the applier's condition (the node lock)."""
@@ -85,16 +89,26 @@ class Leadership:
         return new_leader
 
     def hand_over(self) -> None:
-        """Before this node stops: if it leads, move leadership to the most caught-up follower (at most
-        two election timeouts), so the cluster does not wait for an election timeout to notice."""
+        """Before this node stops: if it leads, move leadership to the most caught-up follower, so the
+        cluster does not wait for an election timeout to notice. One try may time out (the follower it
+        picked had just restarted, or a disk stalled: seen in rolling restarts); it tries again, with the
+        then most caught-up follower, for up to ``HAND_OVER_SECONDS``."""
         node = self.node
-        if not node.core.is_leader or not node.peers:
-            return
-        try:
-            new_leader = self.transfer(None, timeout=2 * node.config.election_timeout)
-            logger.info("%s: handed leadership to %s before stopping", node.name, new_leader)
-        except BadkvError as error:
-            logger.warning("%s: could not hand leadership over before stopping: %s", node.name, error)
+        deadline = node.monotonic() + HAND_OVER_SECONDS
+        while node.core.is_leader and node.peers:
+            remaining = deadline - node.monotonic()
+            try:
+                new_leader = self.transfer(None, timeout=min(2 * node.config.election_timeout, remaining))
+                logger.info("%s: handed leadership to %s before stopping", node.name, new_leader)
+                return
+            except Timeout as error:
+                if deadline - node.monotonic() <= 0:
+                    logger.warning("%s: could not hand leadership over before stopping: %s", node.name, error)
+                    return
+                logger.info("%s: %s; trying again", node.name, error)
+            except BadkvError as error:
+                logger.warning("%s: could not hand leadership over before stopping: %s", node.name, error)
+                return
 
     def seconds_without_leader(self) -> float:
         """How long this node has known no leader since it started, in all."""
