@@ -82,6 +82,17 @@ class Record:
                    revision, deleted)
 
 
+def name_size(record: Record | None) -> int:
+    """The bytes of a live record's name (a tombstone's name counts for nothing)."""
+    return 0 if record is None or record.deleted else len(record.name.encode("utf-8", "surrogatepass"))
+
+
+def stored_size(record: Record | None) -> int:
+    """What a record counts against its tenant's bytes quota: its value and, while it is live, its name.
+    Names are up to 1 KiB: a quota on values alone would let a tenant store any amount in names."""
+    return 0 if record is None else name_size(record) + len(record.value)
+
+
 def _revision_of(record: Record) -> int:
     return record.revision
 
@@ -116,6 +127,7 @@ class Store:
         self._by_revision = SortedKeyList(key=_revision_of)
         self._tenant_bytes: dict[str, int] = {}
         self._tenant_keys: dict[str, int] = {}  # live keys per tenant (quotas and /admin/tenants)
+        self._tenant_name_bytes: dict[str, int] = {}  # the live keys' names, which quotas count too
         self._tombstones = 0
         # Bumped on every change to a reserved tenant's records (tokens, quotas): caches of them
         # (badkv.security) rebuild when it moves, whichever path the change came by.
@@ -176,6 +188,7 @@ class Store:
             return
         self._tombstones -= len(names) - self._tenant_keys.pop(tenant)
         del self._tenant_bytes[tenant]
+        self._tenant_name_bytes.pop(tenant, None)
         self._unpruned.append((list(names.values()), revision))
         self._unpruned_count += len(names)
         self.prune_wanted.set()
@@ -214,10 +227,12 @@ class Store:
             self._tenant_bytes[tenant] = self._tenant_keys[tenant] = 0
         old = names.get(record.name)
         if old is not None:
+            self._tenant_name_bytes[tenant] -= name_size(old)
             self._tenant_bytes[tenant] -= len(old.value)
             self._tenant_keys[tenant] -= not old.deleted
             self._tombstones -= old.deleted
         names[record.name] = record
+        self._tenant_name_bytes[tenant] = self._tenant_name_bytes.get(tenant, 0) + name_size(record)
         self._tenant_bytes[tenant] += len(record.value)
         self._tenant_keys[tenant] += not record.deleted
         self._tombstones += record.deleted
@@ -276,6 +291,7 @@ class Store:
             self._tenants.clear()
             self._tenant_bytes.clear()
             self._tenant_keys.clear()
+            self._tenant_name_bytes.clear()
             self._tombstones = 0
             self.system_version += 1
             self._unpruned, self._unpruned_count = [], 0
@@ -293,13 +309,15 @@ class Store:
             return [record for record in self._tenants.get(tenant, {}).values() if not record.deleted]
 
     def usage(self, tenant: str) -> tuple[int, int]:
-        """The tenant's live keys and value bytes."""
-        return self._tenant_keys.get(tenant, 0), self._tenant_bytes.get(tenant, 0)
+        """The tenant's live keys and the bytes quotas count: values, and live keys' names (``stored_size``)."""
+        size = self._tenant_bytes.get(tenant, 0) + self._tenant_name_bytes.get(tenant, 0)
+        return self._tenant_keys.get(tenant, 0), size
 
     def usage_by_tenant(self) -> dict[str, tuple[int, int]]:
-        """Live keys and value bytes of every tenant that has records."""
+        """``usage`` of every tenant that has records."""
         with self._lock:
-            return {tenant: (self._tenant_keys[tenant], size) for tenant, size in self._tenant_bytes.items()}
+            return {tenant: (self._tenant_keys[tenant], size + self._tenant_name_bytes.get(tenant, 0))
+                    for tenant, size in self._tenant_bytes.items()}
 
     def stats(self) -> dict:
         with self._lock:

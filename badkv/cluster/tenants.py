@@ -16,7 +16,7 @@ from badkv.security.quotas import (QUOTA_TENANT, Quota, RateLimiter, check_usage
                                    parse_quota_body, quotas_by_tenant)
 from badkv.security.tokens import (AUTH_TENANT, SystemTable, TokenIndex, is_reserved, new_token, read_admin_token,
                                    token_record_value)
-from badkv.store import DROPPED_TENANT
+from badkv.store import DROPPED_TENANT, stored_size
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ class Tenants:
         quota = self.quota_of(tenant)
         if quota.keys or quota.bytes:
             live = current is not None and not current.deleted
-            change = ((op == "put") - live, len(value) - (len(current.value) if current is not None else 0))
+            size = len(name.encode("utf-8", "surrogatepass")) + len(value) if op == "put" else 0
+            change = ((op == "put") - live, size - stored_size(current))
             keys, size = self.node.store.usage(tenant)
             in_flight = self._in_flight(tenant, name)
             check_usage(quota, tenant, (keys + in_flight[0], size + in_flight[1]), change)
@@ -112,7 +113,7 @@ class Tenants:
                 continue
             applied = store.get(tenant, pending_name)
             keys += (not record.deleted) - (applied is not None and not applied.deleted)
-            size += len(record.value) - (len(applied.value) if applied is not None else 0)
+            size += stored_size(record) - stored_size(applied)
         return keys, size
 
     def drop(self, tenant: str) -> None:

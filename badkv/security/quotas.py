@@ -18,6 +18,9 @@ from badkv.errors import InvalidParameter, QuotaExceeded, RateLimited
 
 QUOTA_TENANT = "_quota"
 FIELDS = ("keys", "bytes", "writes_per_second")
+# The slowest rate a quota may set: one write a day. Slower (5e-324 was tried) makes the wait of a
+# refused write infinite, and Retry-After could not say it.
+MIN_RATE = 1 / 86400
 MAX_LIMIT = 2 ** 63 - 1  # a keys or bytes limit is a signed 64-bit integer, like every count badkv keeps
 
 
@@ -41,8 +44,8 @@ def parse_quota_body(body) -> dict:
         if type(value) is not int or not 0 <= value <= MAX_LIMIT:
             raise InvalidParameter(f"{name} must be an integer from 0 to {MAX_LIMIT} (0: no limit)")
     rate = body.get("writes_per_second", 0)
-    if type(rate) not in (int, float) or not math.isfinite(rate) or rate < 0:
-        raise InvalidParameter("writes_per_second must be a finite number, 0 or more (0: no limit)")
+    if type(rate) not in (int, float) or not math.isfinite(rate) or not (rate == 0 or MIN_RATE <= rate):
+        raise InvalidParameter(f"writes_per_second must be 0 (no limit) or a finite number from {MIN_RATE:g}")
     return dict(body)
 
 
@@ -114,6 +117,6 @@ class RateLimiter:
             bucket = self._buckets[tenant] = TokenBucket(rate, now)
         wait = bucket.take(now)
         if wait:
-            retry_after = max(1, math.ceil(wait))
+            retry_after = max(1, math.ceil(min(wait, 86400)))
             raise RateLimited(f"tenant {tenant} writes faster than its quota of {rate:g} writes a second",
                               retry_after=retry_after, tenant=tenant)

@@ -70,13 +70,21 @@ def test_keys_are_refused_at_exactly_the_limit_and_nothing_is_stored(client):
 
 
 def test_bytes_are_refused_past_the_limit(client):
-    set_quota(client, bytes=10)
-    assert put(client, "a", b"x" * 6).status_code == 202
-    assert put(client, "b", b"x" * 4).status_code == 202  # exactly 10
-    assert put(client, "c", b"x").status_code == 507
+    """A live key counts its name's bytes and its value's."""
+    set_quota(client, bytes=12)
+    assert put(client, "a", b"x" * 6).status_code == 202  # 7
+    assert put(client, "b", b"x" * 4).status_code == 202  # exactly 12
+    assert put(client, "c", b"").status_code == 507  # an empty value still stores its name
     assert put(client, "a", b"x" * 7).status_code == 507  # growing a value counts its growth
     assert put(client, "a", b"x" * 5).status_code == 202  # shrinking is always allowed
     assert client.get("/api/v1/keys/acme/a").data == b"x" * 5
+
+
+def test_long_names_count_against_the_bytes_quota(client):
+    set_quota(client, bytes=100)
+    name = "n" * 60
+    assert put(client, name + "1", b"").status_code == 202
+    assert put(client, name + "2", b"").status_code == 507  # 122 bytes of names: over the quota
 
 
 @pytest.mark.parametrize("config_values", [{"tenant_max_keys": 2}])
@@ -117,3 +125,14 @@ def test_the_list_shows_each_quota(client):
     tenants = {t["tenant"]: t for t in client.get("/admin/tenants").get_json()["tenants"]}
     assert tenants["acme"]["quota"] == {"keys": 5, "bytes": 100, "writes_per_second": 0}
     assert tenants["beta"]["quota"] == {"keys": 5, "bytes": 0, "writes_per_second": 0}
+
+
+@pytest.mark.parametrize("rate, status", [(5e-324, 400), (1 / 86400, 200), (0, 200)])
+def test_a_write_rate_slower_than_one_a_day_is_refused(client, rate, status):
+    """A denormal rate made the wait of a refused write infinite: a 500 once the bucket was empty."""
+    answer = client.put("/admin/tenants/acme/quota", json={"writes_per_second": rate})
+    assert answer.status_code == status
+    if status == 200 and rate:
+        assert put(client, "a").status_code == 202
+        refused = put(client, "b")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) <= 86400

@@ -44,11 +44,11 @@ def test_prometheus_labels_only_the_top_tenants(client):
             assert client.post(f"/api/v1/keys/{tenant}/k{i}", data=b"xy").status_code == 202
     assert tenant_labels(client, "badkv_tenant_requests_total") == {"a": 3, "b": 2, OTHER: 2}
     assert tenant_labels(client, "badkv_tenant_keys") == {"a": 3, "b": 2, OTHER: 2}
-    assert tenant_labels(client, "badkv_tenant_bytes") == {"a": 6, "b": 4, OTHER: 4}
+    assert tenant_labels(client, "badkv_tenant_bytes") == {"a": 12, "b": 8, OTHER: 8}  # values and names
     stats = client.get("/admin/stats").get_json()
     assert set(stats["tenant_top"]) == {"a", "b", OTHER}
-    assert stats["tenant_top"][OTHER] == {"requests": 2, "refusals": 0, "keys": 2, "bytes": 4}
-    assert stats["tenant_bytes"] == {"a": 6, "b": 4, OTHER: 4}
+    assert stats["tenant_top"][OTHER] == {"requests": 2, "refusals": 0, "keys": 2, "bytes": 8}  # as quotas count
+    assert stats["tenant_bytes"] == {"a": 6, "b": 4, OTHER: 4}  # the values alone, as the store's "bytes"
 
 
 def test_refusals_show_in_prometheus(client):

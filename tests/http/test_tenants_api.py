@@ -136,7 +136,7 @@ def test_the_list_shows_every_tenant_with_keys_token_and_counters(client):
     assert response.status_code == 200
     tenants = {t["tenant"]: t for t in response.get_json()["tenants"]}
     assert set(tenants) == {"acme", "beta", "other"}
-    assert (tenants["acme"]["keys"], tenants["acme"]["bytes"], tenants["acme"]["token"]) == (1, 5, True)
+    assert (tenants["acme"]["keys"], tenants["acme"]["bytes"], tenants["acme"]["token"]) == (1, 6, True)
     assert tenants["beta"]["token"] is False
     assert (tenants["other"]["requests"], tenants["other"]["refusals"]) == (1, 1)
     assert tenants["acme"]["requests"] == 1 and tenants["acme"]["refusals"] == 0
