@@ -21,6 +21,9 @@ disable_created_metrics()  # the *_created series only add noise to every scrape
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+UNOPENED = frozenset({400, 401, 403})
+
+
 class NodeCollector:
     """Gauges computed from the node's stats when scraped, not on the request path."""
 
@@ -137,6 +140,10 @@ class Metrics:
         app.wsgi_app = counted_wsgi_app
 
     def _count_tenant(self, request, status_code: int) -> None:
+        # Not for a request the tenant's token did not open (400 a bad name, 401, 403): anyone could
+        # then fill the table, and the top-N series, with tenants that do not exist.
+        if status_code in UNOPENED:
+            return
         tenant = (request.view_args or {}).get("tenant")
         if tenant is None and request.endpoint == "api.take":
             tenant = request.args.get("tenant")
