@@ -77,7 +77,7 @@ def test_set_quota_list_and_drop(ctl):
     header, *rows = out.splitlines()
     assert header.split()[:3] == ["TENANT", "KEYS", "BYTES"]
     gamma = next(row.split() for row in rows if row.startswith("gamma "))
-    assert gamma[1:4] == ["1", "1", "True"] and "keys=1" in gamma
+    assert gamma[1:4] == ["1", "2", "True"] and "keys=1" in gamma  # 2 bytes: the value and the name
     assert ctl("tenant", "drop", "gamma")[0] == 0
     assert ctl("get", "gamma", "a", token=token)[0] == 1
 
