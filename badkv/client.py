@@ -100,6 +100,16 @@ class Client:
         params = {k: v for k, v in (("limit", limit), ("tenant", tenant)) if v is not None}
         return self._request("GET", f"/api/v1/take/{since}", params=params).json()
 
+    def range(self, tenant: str, *, prefix: str | None = None, start: str | None = None, end: str | None = None,
+              limit: int | None = None, reverse: bool = False, keys_only: bool = False, count_only: bool = False,
+              consistency: str | None = None) -> dict:
+        """One page of the tenant's live keys in name order (``next`` starts the next one)."""
+        params = {k: v for k, v in (("prefix", prefix), ("start", start), ("end", end), ("limit", limit),
+                                    ("consistency", consistency)) if v is not None}
+        params.update({k: "true" for k, v in (("reverse", reverse), ("keys_only", keys_only),
+                                              ("count_only", count_only)) if v})
+        return self._request("GET", f"/api/v1/keys/{quote(tenant, safe='')}", params=params).json()
+
     def take_all(self, since: int = 0, *, tenant: str | None = None, limit: int = 1000) -> list[dict]:
         """Every record changed at or after revision ``since``, paging with the ``next`` cursor."""
         records, cursor = [], since

@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("tenant")
     delete.add_argument("name")
     delete.add_argument("--timestamp", type=int)
+    ls = commands.add_parser("ls", help="list a tenant's live keys in name order, as JSON lines (every page)")
+    ls.add_argument("tenant")
+    ls.add_argument("--prefix")
+    ls.add_argument("--start", help="the first name (inclusive)")
+    ls.add_argument("--end", help="the name to stop before (exclusive)")
+    ls.add_argument("--reverse", action="store_true")
+    ls.add_argument("--keys-only", action="store_true", help="names, timestamps and revisions without values")
+    ls.add_argument("--count", action="store_true", help="print only how many keys there are")
+    ls.add_argument("--consistency", choices=("local", "leader", "linearizable"))
     take = commands.add_parser("take", help="print records changed since a revision, as JSON lines")
     take.add_argument("since", type=int, nargs="?", default=0)
     take.add_argument("--tenant")
@@ -127,6 +136,22 @@ def _members_table(members: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _list_keys(args: argparse.Namespace, client: Client) -> None:
+    """Every page of a range listing; ``--count`` prints the count alone."""
+    bounds = {"start": args.start, "end": args.end}
+    while True:
+        page = client.range(args.tenant, prefix=args.prefix, reverse=args.reverse, keys_only=args.keys_only,
+                            count_only=args.count, consistency=args.consistency, **bounds)
+        if args.count:
+            print(page["count"])
+            return
+        for record in page["records"]:
+            print(json.dumps(record))
+        if page["next"] is None:
+            return
+        bounds["end" if args.reverse else "start"] = page["next"]
+
+
 def run(args: argparse.Namespace, client: Client) -> int:
     out = sys.stdout
     if args.command == "certs":
@@ -143,6 +168,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
                                     if_match=args.if_match, if_none_match=args.if_none_match)))
     elif args.command == "delete":
         print(json.dumps(client.delete(args.tenant, args.name, timestamp=args.timestamp)))
+    elif args.command == "ls":
+        _list_keys(args, client)
     elif args.command == "take":
         for record in client.take_all(args.since, tenant=args.tenant):
             print(json.dumps(record))

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterable
 
-from sortedcontainers import SortedKeyList
+from sortedcontainers import SortedKeyList, SortedList
 
 from badkv.conditions import QuietCondition
 from badkv.errors import NotFound, PreconditionFailed, Stale
@@ -93,6 +93,25 @@ def stored_size(record: Record | None) -> int:
     return 0 if record is None else name_size(record) + len(record.value)
 
 
+@dataclass(slots=True)
+class KeyPage:
+    """One page of a range listing: its records, where the next page starts (None: no more), how many
+    records (with ``count_only``: how many in the whole range), and the applied revision it was read at."""
+
+    records: list[Record]
+    next: str | None
+    count: int
+    revision: int
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The first name after every name that starts with ``prefix`` (None: no such name, or no prefix)."""
+    stripped = prefix.rstrip(chr(sys.maxunicode))
+    if not stripped:
+        return None
+    return stripped[:-1] + chr(ord(stripped[-1]) + 1)
+
+
 def _revision_of(record: Record) -> int:
     return record.revision
 
@@ -128,6 +147,9 @@ class Store:
         self._tenant_bytes: dict[str, int] = {}
         self._tenant_keys: dict[str, int] = {}  # live keys per tenant (quotas and /admin/tenants)
         self._tenant_name_bytes: dict[str, int] = {}  # the live keys' names, which quotas count too
+        # Each tenant's names in order (tombstones too, skipped when read) for range listing. Python orders
+        # strings by code point, which is the byte order of their UTF-8.
+        self._names_in_order: dict[str, SortedList] = {}
         self._tombstones = 0
         # Bumped on every change to a reserved tenant's records (tokens, quotas): caches of them
         # (badkv.security) rebuild when it moves, whichever path the change came by.
@@ -189,6 +211,7 @@ class Store:
         self._tombstones -= len(names) - self._tenant_keys.pop(tenant)
         del self._tenant_bytes[tenant]
         self._tenant_name_bytes.pop(tenant, None)
+        self._names_in_order.pop(tenant, None)
         self._unpruned.append((list(names.values()), revision))
         self._unpruned_count += len(names)
         self.prune_wanted.set()
@@ -217,7 +240,7 @@ class Store:
         """Whether ``record`` is its key's record, not one of a dropped tenant still in the index."""
         return self._tenants.get(record.tenant, _NO_NAMES).get(record.name) is record
 
-    def _replace(self, record: Record) -> Record | None:
+    def _replace(self, record: Record, *, in_order: bool = True) -> Record | None:
         """Put ``record`` in its tenant's dict and the counters (lock held, revision index untouched);
         return the record it replaced."""
         tenant = record.tenant
@@ -226,7 +249,10 @@ class Store:
             names = self._tenants[tenant] = {}
             self._tenant_bytes[tenant] = self._tenant_keys[tenant] = 0
         old = names.get(record.name)
-        if old is not None:
+        if old is None:
+            if in_order:
+                self._names_in_order.setdefault(tenant, SortedList()).add(record.name)
+        else:
             self._tenant_name_bytes[tenant] -= name_size(old)
             self._tenant_bytes[tenant] -= len(old.value)
             self._tenant_keys[tenant] -= not old.deleted
@@ -292,16 +318,45 @@ class Store:
             self._tenant_bytes.clear()
             self._tenant_keys.clear()
             self._tenant_name_bytes.clear()
+            self._names_in_order.clear()
             self._tombstones = 0
             self.system_version += 1
             self._unpruned, self._unpruned_count = [], 0
             for record in records:  # one pass of dict stores, then one sort: far cheaper than inserting
-                self._replace(record)
+                self._replace(record, in_order=False)
             self._by_revision = SortedKeyList((record for names in self._tenants.values() for record in names.values()),
                                               key=_revision_of)
+            self._names_in_order = {tenant: SortedList(names) for tenant, names in self._tenants.items()}
             self.applied_revision = revision
             self.applied_index = index
             self._applied.notify_all()
+
+    def range(self, tenant: str, *, start: str = "", end: str | None = None, prefix: str = "",
+              limit: int = 1000, reverse: bool = False, count_only: bool = False) -> KeyPage:
+        """The tenant's live keys in ``[start, end)`` that begin with ``prefix``, in name order (descending with
+        ``reverse``), at most ``limit`` (or only their count), read at one applied revision: a page costs
+        O(log n + what it skips and returns)."""
+        low, high = max(start, prefix), end
+        after_prefix = prefix_end(prefix)
+        if after_prefix is not None and (high is None or after_prefix < high):
+            high = after_prefix
+        with self._lock:
+            names, records = self._names_in_order.get(tenant), self._tenants.get(tenant, _NO_NAMES)
+            page, count, next_name = [], 0, None
+            in_range = names.irange(low, high, inclusive=(True, False), reverse=reverse) if names else ()
+            for name in in_range:
+                record = records[name]
+                if record.deleted:
+                    continue
+                count += 1
+                if count_only:
+                    continue
+                if len(page) == limit:  # one more exists: where the next page starts
+                    next_name = page[-1].name if reverse else name
+                    count -= 1
+                    break
+                page.append(record)
+            return KeyPage(page, next_name, count, self.applied_revision)
 
     def live_records(self, tenant: str) -> list[Record]:
         """A copy of the tenant's live records (reserved tenants are small: tokens, quotas)."""

@@ -204,3 +204,24 @@ def test_take_since_a_revision_prints_every_page(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert status == 0
     assert [json.loads(line)["revision"] for line in lines] == list(range(5, 2501))
+
+
+def test_ls_lists_every_page_in_order_and_counts(ctl, tenant, monkeypatch):
+    for name in ("b", "a", "c"):
+        assert ctl("put", tenant, name, name.upper())[0] == 0
+    monkeypatch.setattr("badkv.client.Client.range", _small_pages(Client.range))
+    code, out, _ = ctl("ls", tenant)
+    assert code == 0 and [json.loads(line)["name"] for line in out.splitlines()] == ["a", "b", "c"]
+    code, out, _ = ctl("ls", tenant, "--reverse", "--keys-only")
+    assert [json.loads(line)["name"] for line in out.splitlines()] == ["c", "b", "a"]
+    assert "value" not in json.loads(out.splitlines()[0])
+    assert ctl("ls", tenant, "--count")[1].strip() == "3"
+
+
+def _small_pages(real):
+    """Client.range with pages of one record, so ls must follow ``next``."""
+    def range_in_pages_of_one(self, tenant, **options):
+        if not options.get("count_only"):
+            options["limit"] = 1
+        return real(self, tenant, **options)
+    return range_in_pages_of_one

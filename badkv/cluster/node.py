@@ -225,6 +225,10 @@ class Node:
              timeout: float | None = None) -> Record:
         return self.reader.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
 
+    def range(self, tenant: str, *, consistency: str = "local", min_revision: int | None = None,
+              timeout: float | None = None, **page):
+        return self.reader.range(tenant, consistency=consistency, min_revision=min_revision, timeout=timeout, **page)
+
     def take(self, since: int, limit: int, tenant: str | None = None) -> tuple[list[Record], int, int]:
         records, next_cursor = self.store.take(since, limit, tenant)
         return records, next_cursor, self.store.applied_revision

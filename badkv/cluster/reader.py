@@ -8,7 +8,7 @@ wait until that index is applied here.
 from __future__ import annotations
 
 from badkv.errors import NotFound, Timeout, Unavailable
-from badkv.store import Record
+from badkv.store import KeyPage, Record
 
 
 class Reader:
@@ -20,6 +20,20 @@ class Reader:
     def read(self, tenant: str, name: str, *, consistency: str, min_revision: int | None,
              timeout: float | None) -> Record:
         """The live record of a key at the asked consistency; NotFound if missing or deleted."""
+        self._be_consistent(consistency, min_revision, timeout)
+        record = self.node.store.get(tenant, name)
+        if record is None or record.deleted:
+            raise NotFound("no such key")
+        return record
+
+    def range(self, tenant: str, *, consistency: str, min_revision: int | None, timeout: float | None,
+              **page) -> KeyPage:
+        """A page of the tenant's live keys in name order (``Store.range``), at the asked consistency."""
+        self._be_consistent(consistency, min_revision, timeout)
+        return self.node.store.range(tenant, **page)
+
+    def _be_consistent(self, consistency: str, min_revision: int | None, timeout: float | None) -> None:
+        """Wait until this node may answer at ``consistency`` and has applied ``min_revision``."""
         node = self.node
         timeout = node.config.read_timeout if timeout is None else timeout
         if consistency in ("leader", "linearizable"):
@@ -30,10 +44,6 @@ class Reader:
         if min_revision is not None and not node.store.wait_for_revision(min_revision, timeout):
             raise Timeout(f"revision {min_revision} was not applied here within {timeout:g}s",
                           applied_revision=node.store.applied_revision)
-        record = node.store.get(tenant, name)
-        if record is None or record.deleted:
-            raise NotFound("no such key")
-        return record
 
     def _read_barrier(self, timeout: float) -> None:
         """ReadIndex: confirm leadership with a majority round, then wait to apply the commit index."""

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from badkv.errors import (InvalidName, InvalidParameter, InvalidTenant, InvalidTimestamp, NotLeader,
                           ReservedTenant, TooLarge)
 from badkv.cluster.transport import FORWARDED_BY
-from badkv.http.codec import record_headers, take_page, write_answer
+from badkv.http.codec import key_page, record_headers, take_page, write_answer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -172,6 +172,50 @@ def get_key(tenant: str, name: str):
         record = node.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
         return Response(record.value, status=200, content_type="application/octet-stream",
                         headers=record_headers(record))
+
+    if consistency == "local":
+        return read_here()
+    leader_wait = node.config.read_timeout if timeout is None else timeout
+    return _at_the_leader(node, b"", leader_wait, read_here)
+
+
+def _name_bound(args, what: str) -> str | None:
+    """A range bound or prefix: a name's characters, but it may be empty."""
+    text = args.get(what)
+    if text is None or text == "":
+        return text
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES or CONTROL_CHARACTERS.search(text) or "/" in text:
+        raise InvalidParameter(f"{what} must be at most {MAX_NAME_BYTES} bytes, without '/' or control characters")
+    return text
+
+
+def _flag(args, what: str) -> bool:
+    text = args.get(what, "false")
+    if text not in ("true", "false"):
+        raise InvalidParameter(f"{what} must be true or false")
+    return text == "true"
+
+
+@bp.get("/keys/<tenant>")
+def range_keys(tenant: str):
+    """The tenant's live keys in name order: a prefix, or [start, end); paged by ``next``."""
+    parse_tenant(tenant)
+    node = _node()
+    args = request.args
+    consistency = args.get("consistency", "local")
+    if consistency not in CONSISTENCY_LEVELS:
+        raise InvalidParameter("consistency must be one of local, leader, linearizable")
+    min_revision = _query_int(args, "min_revision", None, 0, MAX_TIMESTAMP - 1)
+    timeout = _read_timeout(args, node.config.max_read_timeout)
+    page = {"start": _name_bound(args, "start") or "", "end": _name_bound(args, "end") or None,
+            "prefix": _name_bound(args, "prefix") or "", "reverse": _flag(args, "reverse"),
+            "count_only": _flag(args, "count_only"),
+            "limit": _query_int(args, "limit", DEFAULT_TAKE_LIMIT, 1, MAX_TAKE_LIMIT)}
+    keys_only = _flag(args, "keys_only")
+
+    def read_here():
+        found = node.range(tenant, consistency=consistency, min_revision=min_revision, timeout=timeout, **page)
+        return jsonify(key_page(found, keys_only))
 
     if consistency == "local":
         return read_here()

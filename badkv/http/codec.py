@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 from badkv.store import Record
@@ -20,6 +21,17 @@ def write_answer(tenant: str, name: str, record: Record) -> str:
     quoted_name = f'"{name}"' if name.isascii() and '"' not in name and "\\" not in name else json.dumps(name)
     return (f'{{"tenant": "{tenant}", "name": {quoted_name}, "timestamp": {record.timestamp}, '
             f'"revision": {record.revision}}}')
+
+
+def key_page(page, keys_only: bool) -> dict:
+    """One page of ``GET /api/v1/keys/{tenant}`` (a range listing); values in base64, left out with keys_only."""
+    records = []
+    for record in page.records:
+        shown = {"name": record.name, "timestamp": record.timestamp, "revision": record.revision, "lease": None}
+        if not keys_only:
+            shown["value"] = base64.b64encode(record.value).decode("ascii")
+        records.append(shown)
+    return {"records": records, "next": page.next, "count": page.count, "revision": page.revision}
 
 
 def take_page(records: list[Record], next_cursor: int, revision: int) -> dict:

@@ -515,7 +515,7 @@ def test_take_limit_defaults_to_1000(client):
 
 # ---- routing errors ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/api/v1", "/api/v1/keys/acme", "/api/v1/keys/a/b/1/extra",
+@pytest.mark.parametrize("path", ["/", "/nope", "/api/v1", "/api/v1/keys", "/api/v1/keys/a/b/1/extra",
                                   "/api/v2/keys/a/b", "/admin", "/api/v1/take"])
 def test_unknown_route_is_404_json(client, path):
     assert_error(client.get(path), 404, "not_found")
