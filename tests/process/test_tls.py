@@ -275,12 +275,13 @@ def test_slow_handshakes_from_anyone_neither_last_nor_stall_a_members_calls(clus
         return time.monotonic() - started
 
     call()  # the member's connection is open
-    stop, cut_off = threading.Event(), []
+    stop, cut_off, handshaking = threading.Event(), [], []
 
     def trickle() -> None:
         while not stop.is_set():
             sock = socket.create_connection(("127.0.0.1", follower.port), timeout=5)
             opened, first = time.monotonic(), True
+            handshaking.append(opened)
             try:
                 while not stop.is_set():
                     sock.send(b"\x16\x03\x01\x02\x00" if first else b"\x01")  # a record header, then a byte
@@ -300,7 +301,10 @@ def test_slow_handshakes_from_anyone_neither_last_nor_stall_a_members_calls(clus
     for thread in attackers:
         thread.start()
     try:
-        time.sleep(1)
+        deadline = time.monotonic() + 10  # every handshake thread (4) is held, and more callers wait
+        while len(handshaking) < len(attackers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(handshaking) >= len(attackers), "the slow callers connected"
         assert call() < 1.0, "a member's call waited behind the slow handshakes"
         deadline = time.monotonic() + 10
         while not cut_off and time.monotonic() < deadline:
