@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO_ROOT))  # so "bench" imports when run as a script
 import requests  # noqa: E402
 
 from badkv.config import Config  # noqa: E402
-from badkv.store import Record  # noqa: E402
+from badkv.records import Record  # noqa: E402
 from badkv.storage.wal import WriteAheadLog  # noqa: E402
 from bench.disk import default_data_parent, filesystem_of  # noqa: E402
 from bench.servers import LOOPBACK, ServerPool, ServerSpec, free_ports  # noqa: E402

@@ -17,7 +17,7 @@ import time
 
 from badkv.cluster.node import Node
 from badkv.config import Config
-from badkv.store import Record
+from badkv.records import Record
 
 
 def load(node: Node, tenant: str, keys: int) -> None:

@@ -11,7 +11,8 @@ from sortedcontainers import SortedKeyList
 
 from badkv.errors import NotFound, PreconditionFailed, Stale
 from badkv.clock import HybridClock
-from badkv.store import Record, Store, check_write
+from badkv.records import Record, check_write
+from badkv.store import Store
 
 TENANT = "acme"
 

@@ -3,7 +3,8 @@
 (Apart from tests/test_store.py to keep that file about records and last-writer-wins.)
 """
 
-from badkv.store import DROPPED_TENANT, Record, Store
+from badkv.records import Record
+from badkv.store import DROPPED_TENANT, Store
 
 
 def filled(keys=50, tenants=("acme", "beta")) -> Store:

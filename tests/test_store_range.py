@@ -3,7 +3,8 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from badkv.store import Record, Store, prefix_end
+from badkv.records import Record, prefix_end
+from badkv.store import Store
 
 NAMES = ["a", "ab", "abc", "b", "ba", "c", "é", "\U0001f600"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 
 from badkv.conditions import QuietCondition
-from badkv.store import Key, Record
+from badkv.records import Key, Record
 
 
 class AckWaiter:

@@ -36,7 +36,8 @@ from badkv.consensus.log import Log
 from badkv.errors import Unavailable
 from badkv.security.cluster_secret import load_cluster_secret
 from badkv.storage.recovery import open_storage
-from badkv.store import Record, Store
+from badkv.records import Record
+from badkv.store import Store
 
 logger = logging.getLogger(__name__)
 

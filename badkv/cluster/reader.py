@@ -8,7 +8,7 @@ wait until that index is applied here.
 from __future__ import annotations
 
 from badkv.errors import NotFound, Timeout, Unavailable
-from badkv.store import KeyPage, Record
+from badkv.records import KeyPage, Record
 
 
 class Reader:

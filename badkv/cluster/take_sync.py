@@ -11,7 +11,8 @@ import logging
 import threading
 from typing import Callable
 
-from badkv.store import Record, Store
+from badkv.records import Record
+from badkv.store import Store
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from badkv.security.quotas import (QUOTA_TENANT, Quota, RateLimiter, check_usage
                                    parse_quota_body, quotas_by_tenant)
 from badkv.security.tokens import (AUTH_TENANT, SystemTable, TokenIndex, is_reserved, new_token, read_admin_token,
                                    token_record_value)
-from badkv.store import DROPPED_TENANT, stored_size
+from badkv.records import stored_size
+from badkv.store import DROPPED_TENANT
 
 logger = logging.getLogger(__name__)
 

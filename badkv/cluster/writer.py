@@ -12,7 +12,7 @@ here, refused (503) once another entry takes its place, else 504.
 from __future__ import annotations
 
 from badkv.errors import NotLeader, Timeout, Unavailable
-from badkv.store import Record, check_write
+from badkv.records import Record, check_write
 
 
 class Writer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from badkv.store import Record
+from badkv.records import Record
 
 
 def record_headers(record: Record) -> dict:

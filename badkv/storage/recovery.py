@@ -21,7 +21,8 @@ from badkv.storage.memory_wal import MemoryWal
 from badkv.storage.log_contract import Recovery
 from badkv.storage.wal import WriteAheadLog
 from badkv.clock import HybridClock
-from badkv.store import Record, Store
+from badkv.records import Record
+from badkv.store import Store
 
 logger = logging.getLogger(__name__)
 

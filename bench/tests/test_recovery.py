@@ -1,6 +1,6 @@
 import pytest
 
-from badkv.store import Record
+from badkv.records import Record
 from badkv.storage.wal import WriteAheadLog
 from bench.recovery import (
     CHECKED_LINE,

@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from badkv.store import Record, Store
+from badkv.records import Record
+from badkv.store import Store
 from badkv.cluster.take_sync import TakeSync
 
 TENANT = "acme"

@@ -9,7 +9,7 @@ from badkv.app import create_app
 from badkv.cluster.node import Node
 from badkv.config import Config
 from badkv.errors import QuotaExceeded
-from badkv.store import Record
+from badkv.records import Record
 
 
 class FakeClock:

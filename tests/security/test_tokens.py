@@ -5,7 +5,8 @@ import pytest
 from badkv.errors import ConfigError
 from badkv.security.tokens import (AUTH_TENANT, SystemTable, TokenIndex, is_reserved, new_token,
                                    read_admin_token, token_hash, token_record_value)
-from badkv.store import Record, Store
+from badkv.records import Record
+from badkv.store import Store
 
 
 def write_token_record(store, tenant, token, revision, deleted=False):

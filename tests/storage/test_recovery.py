@@ -6,7 +6,8 @@ from badkv.storage.memory_wal import MemoryWal
 from badkv.storage.recovery import compact_entry, open_storage
 from badkv.storage.wal import WriteAheadLog
 from badkv.clock import HybridClock
-from badkv.store import Record, Store
+from badkv.records import Record
+from badkv.store import Store
 
 NODE, CLUSTER = "n1", "c1"
 
