@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 
+from badkv import tracing
 from badkv.conditions import QuietCondition
 from badkv.records import Key, Record
 
@@ -50,6 +51,7 @@ class Applier:
             node.snapshots.due.set()
         for entry in entries:
             index = entry["index"]
+            tracing.stamp(f"apply {index}")
             node.clock.observe(entry["revision"])
             for waiter in self._waiting_at.get(index, ()):
                 waiter.applied = waiter.revision == entry["revision"]
@@ -103,6 +105,7 @@ class Applier:
                     waiter.decided = self._outcome_at(waiter, acknowledged)
                 if waiter.decided is not None:
                     self.forget(waiter)
+                    tracing.stamp("ack-decided")
                     waiter.event.set()
         self.changed.notify_all()
 

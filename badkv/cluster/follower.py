@@ -7,6 +7,7 @@ An append's entries are fsync'ed after the node lock is released: a disk that st
 from __future__ import annotations
 
 from badkv.consensus.messages import AppendRequest, AppendResponse, Heartbeat, TimeoutNow, VoteRequest
+from badkv import tracing
 from badkv.errors import Unavailable
 
 
@@ -42,7 +43,9 @@ class Follower:
         node = self.node
         if node.storage_error is not None:
             raise Unavailable(f"this node's storage failed: {node.storage_error}", retry_after=5)
+        tracing.stamp("peer-lock-wait")
         with node.lock:
+            tracing.stamp("peer-locked")
             node.core.step(request)
             outcome = node.driver.run()
             node.applier.progressed()

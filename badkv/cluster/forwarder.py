@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 
+from badkv.cluster.proposer import Proposer
 from badkv.cluster.transport import PeerClient, TransportError, TransportTimeout
 from badkv.errors import Timeout, Unavailable
 
@@ -25,6 +26,7 @@ class Forwarder:
 
     def __init__(self, node):
         self.node = node
+        self.proposer = Proposer(node)
 
     @property
     def leader_peer(self) -> PeerClient | None:
@@ -33,11 +35,30 @@ class Forwarder:
     def forward(self, method: str, path: str, query: bytes, body: bytes, headers: dict, *, leader_wait: float,
                 avoid: frozenset = frozenset()):
         """Relay a client's request to the leader; returns (status, headers, body), or None once this node
-        leads itself (serve the request here).
+        leads itself (serve the request here). ``leader_wait`` is how long the leader may hold the request."""
+        def call(leader: str):
+            response = self.node.peers[leader].forward(method, path, query=query, body=body, headers=headers,
+                                                       forwarded_by=self.node.name,
+                                                       timeout=leader_wait + self.node.config.peer_timeout)
+            relayed = {k: v for k, v in response.headers.items()
+                       if k.lower() in RELAYED_HEADERS or k.lower().startswith("x-badkv-")}
+            return response.status_code, relayed, response.content
+
+        return self._to_leader(f"{method} {path}", call, avoid)
+
+    def propose(self, write: dict, *, leader_wait: float, avoid: frozenset = frozenset()):
+        """A client's put or delete (``Writer.begin``'s arguments, plus ``authorization``) in the leader's
+        next proposal batch (``cluster/proposer.py``); like ``forward``, (status, headers, body) or None."""
+        timeout = leader_wait + self.node.config.peer_timeout
+        return self._to_leader(f"propose {write['tenant']}/{write['name']}",
+                               lambda leader: self.proposer.propose(leader, write, timeout), avoid)
+
+    def _to_leader(self, what: str, call, avoid: frozenset):
+        """``call(leader)`` on the leader; (status, headers, body), or None once this node leads.
 
         Waits up to ``-leader-wait`` for a leader other than those in ``avoid``. A leader that refuses the
         connection, or answers that it no longer leads, did nothing with the request, so the next leader
-        is tried within the same wait. ``leader_wait`` is how long the leader may hold the request."""
+        is tried within the same wait."""
         node = self.node
         deadline = node.monotonic() + node.config.leader_wait
         # Leaders that refused, with their term: one that refused may lead again after an election.
@@ -52,22 +73,18 @@ class Forwarder:
             if leader == node.name:
                 return None
             try:
-                response = node.peers[leader].forward(method, path, query=query, body=body, headers=headers,
-                                                      forwarded_by=node.name,
-                                                      timeout=leader_wait + node.config.peer_timeout)
+                status, headers, content = call(leader)
             except TransportTimeout as error:
-                logger.warning("%s: forwarding %s %s: %s", node.name, method, path, error)
+                logger.warning("%s: forwarding %s: %s", node.name, what, error)
                 raise Timeout("the leader did not answer in time; the outcome is unknown") from None
             except TransportError as error:
-                logger.warning("%s: forwarding %s %s to %s: %s", node.name, method, path, leader, error)
+                logger.warning("%s: forwarding %s to %s: %s", node.name, what, leader, error)
                 tried.add((leader, term))
                 continue
-            if response.status_code == 503 and _says_not_leader(response.content):
+            if status == 503 and _says_not_leader(content):
                 tried.add((leader, term))
                 continue
-            relayed = {k: v for k, v in response.headers.items()
-                       if k.lower() in RELAYED_HEADERS or k.lower().startswith("x-badkv-")}
-            return response.status_code, relayed, response.content
+            return status, headers, content
 
     def fetch_leader_take(self, cursor: int, limit: int) -> dict:
         """One page of the leader's take feed (for take sync)."""

@@ -222,6 +222,10 @@ class Node:
               if_match: int | None = None, if_none_match: bool = False) -> Record:
         return self.writer.write(op, tenant, name, value, timestamp, if_match, if_none_match)
 
+    def write_batch(self, writes: list[dict]) -> list:
+        """A follower's proposal: each write's Record or the BadkvError that refused it."""
+        return self.writer.write_batch(writes)
+
     def read(self, tenant: str, name: str, *, consistency: str = "local", min_revision: int | None = None,
              timeout: float | None = None) -> Record:
         return self.reader.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
@@ -256,6 +260,9 @@ class Node:
     def forward(self, method: str, path: str, query: bytes, body: bytes, headers: dict, *, leader_wait: float,
                 avoid: frozenset = frozenset()):
         return self.forwarder.forward(method, path, query, body, headers, leader_wait=leader_wait, avoid=avoid)
+
+    def propose(self, write: dict, *, leader_wait: float, avoid: frozenset = frozenset()):
+        return self.forwarder.propose(write, leader_wait=leader_wait, avoid=avoid)
 
     def backup_stream(self):
         """A consistent snapshot of this node's store as snapshot-file bytes (GET /admin/backup)."""

@@ -7,6 +7,7 @@ wait until that index is applied here.
 
 from __future__ import annotations
 
+from badkv import tracing
 from badkv.errors import NotFound, Timeout, Unavailable
 from badkv.records import KeyPage, Record
 
@@ -49,13 +50,17 @@ class Reader:
         """ReadIndex: confirm leadership with a majority round, then wait to apply the commit index."""
         node = self.node
         deadline = node.monotonic() + timeout
+        tracing.stamp("read-lock-wait")
         with node.lock:
+            tracing.stamp("read-locked")
             if not node.core.is_leader:
                 raise Unavailable("this node stopped leading during the read", retry_after=1)
             read_index, seq = node.core.read_index()
             node.driver.run()  # the round goes out now, not at the next heartbeat
+            tracing.stamp("read-round-sent")
             confirmed = node.applier.changed.wait_for(lambda: node.core.confirmed_by_majority(seq),
                                                       timeout=max(0.0, deadline - node.monotonic()))
+        tracing.stamp("read-confirmed")
         if not confirmed:
             raise Unavailable("the leader could not confirm it still has a quorum", retry_after=1)
         if not node.store.wait_for_index(read_index, max(0.0, deadline - node.monotonic())):

@@ -16,6 +16,7 @@ import collections
 import logging
 import threading
 
+from badkv import tracing
 from badkv.cluster.transport import PeerClient, TransportError
 from badkv.consensus.messages import (AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, TimeoutNow,
                                       Unreachable, VoteRequest, VoteResponse)
@@ -61,6 +62,7 @@ class Replicator:
             try:
                 wakeup.wait(node.config.heartbeat_interval)
                 wakeup.clear()
+                tracing.stamp(f"repl-awake {self.peer}")
                 while not node.stopping.is_set():
                     with node.lock:
                         if not queue:
@@ -86,7 +88,9 @@ class Replicator:
                 node.stopping.wait(min(0.05 * 2 ** min(failures, 4), node.config.heartbeat_interval))
             return
         if answer is not None:
+            tracing.stamp(f"answer-step {self.peer}")
             node.advance(lambda: node.core.step(answer))
+            tracing.stamp(f"answer-stepped {self.peer}")
 
     def _call(self, message):
         """Make the call; the answer as a message for the core (None for TimeoutNow)."""

@@ -19,6 +19,7 @@ import requests
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError
 
+from badkv import tracing
 from badkv.cluster.connections import fresh_adapter
 
 logger = logging.getLogger(__name__)
@@ -133,12 +134,14 @@ class PeerClient:
         # hooks) cost more than the HTTP exchange itself (about 490 against 300 µs of CPU per call,
         # measured on this machine against an idle node).
         timeout = timeout or self.timeout
+        tracing.stamp(f"call-start {self.name} {path}")
         try:
             response = self.peer_pool.urlopen("POST", path, body=body, headers=headers, retries=False,
                                               redirect=False, timeout=urllib3.Timeout(connect=timeout, read=timeout))
         except (urllib3.exceptions.HTTPError, OSError) as error:
             self._log_tls_failure(error)
             raise _pool_failure(self.name, error) from None
+        tracing.stamp(f"call-end {self.name} {path}")
         if self.last_tls_failure:
             self.last_tls_failure = ""  # working again: the next failure is news
         if self.boundary is not None:
@@ -147,7 +150,9 @@ class PeerClient:
                 self.boundary.refused_by(self.name, response.status, response.data)
         if response.status != 200:
             text = response.data[:200].decode("utf-8", "replace")
-            raise TransportError(f"{self.name}: {path} answered {response.status}: {text}")
+            error = TransportError(f"{self.name}: {path} answered {response.status}: {text}")
+            error.status = response.status
+            raise error
         try:
             return decode_body(response.data, response.headers.get("Content-Encoding"))
         except ValueError as error:
@@ -174,6 +179,20 @@ class PeerClient:
 
     def heartbeat(self, request: dict) -> dict:
         return self.call("/cluster/v1/heartbeat", request)
+
+    def propose(self, writes: list[dict], timeout: float) -> list:
+        """A batch of clients' writes for the leader; its answer to each, as [status, headers, body]."""
+        try:
+            answers = self.call("/cluster/v1/propose", {"writes": writes}, timeout=timeout).get("answers")
+        except TransportTimeout:
+            raise
+        except TransportError as error:
+            if getattr(error, "status", 0) >= 500:  # it failed on the way: some writes may have been made
+                raise TransportTimeout(str(error)) from None
+            raise
+        if not isinstance(answers, list):
+            raise TransportError(f"{self.name}: propose: no answers")
+        return answers
 
     def take(self, cursor: int, limit: int) -> dict:
         """One page of the other node's take, JSON decoded."""

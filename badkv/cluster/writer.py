@@ -11,8 +11,18 @@ here, refused (503) once another entry takes its place, else 504.
 
 from __future__ import annotations
 
-from badkv.errors import NotLeader, Timeout, Unavailable
+from badkv import tracing
+from badkv.errors import BadkvError, NotLeader, Timeout, Unavailable
 from badkv.records import Record, check_write
+
+
+class PendingWrite:
+    """A write proposed on the leader and not yet acknowledged: what ``Writer.finish`` waits for."""
+
+    __slots__ = ("record", "waiter", "appended", "outcome")
+
+    def __init__(self, record: Record, waiter, appended: int, outcome: bool | None):
+        self.record, self.waiter, self.appended, self.outcome = record, waiter, appended, outcome
 
 
 class Writer:
@@ -24,9 +34,49 @@ class Writer:
     def write(self, op: str, tenant: str, name: str, value: bytes, timestamp: int | None,
               if_match: int | None, if_none_match: bool) -> Record:
         """Validate, stamp, replicate and apply one put or delete; return the stored record."""
+        return self.finish(self.begin(op, tenant, name, value, timestamp, if_match, if_none_match))
+
+    def write_batch(self, writes: list[dict]) -> list:
+        """Several writes (``begin``'s keyword arguments each) at once, as a follower's proposal brings
+        them: all are logged before one flush, then acknowledged together. Returns, in order, each
+        write's Record or the BadkvError that refused it.
+
+        A write to a key that has a write in flight waits for that one (``_admit``); the writes begun
+        so far are flushed and finished first, so the batch never waits for an entry of its own that
+        it has not flushed yet."""
+        results: list = [None] * len(writes)
+        begun: list[tuple[int, PendingWrite]] = []
+        for position, write in enumerate(writes):
+            if begun and (write["tenant"], write["name"]) in self.node.applier.pending:
+                self._finish_all(begun, results)
+                begun = []
+            try:
+                begun.append((position, self.begin(**write)))
+            except BadkvError as error:
+                results[position] = error
+        self._finish_all(begun, results)
+        return results
+
+    def _finish_all(self, begun: list, results: list) -> None:
+        if begun:
+            try:
+                self.make_durable(max(pending.appended for _, pending in begun))
+            except BadkvError:
+                pass  # each write's own finish raises it again
+        for position, pending in begun:
+            try:
+                results[position] = self.finish(pending)
+            except BadkvError as error:
+                results[position] = error
+
+    def begin(self, op: str, tenant: str, name: str, value: bytes, timestamp: int | None,
+              if_match: int | None, if_none_match: bool) -> PendingWrite:
+        """Admit, check, stamp and log one write (it goes out to the followers now)."""
         node = self.node
         key = (tenant, name)
+        tracing.stamp("write-lock-wait")
         with node.lock:
+            tracing.stamp("write-locked")
             self._admit(key)
             current = node.store.get(tenant, name)
             revision = node.clock.next()
@@ -47,21 +97,30 @@ class Writer:
                     del node.applier.pending[key]
                 raise
             node.applier.progressed()
+            tracing.stamp("write-proposed")
             outcome = node.applier.outcome(waiter)  # a single node in memory is done already
+        return PendingWrite(record, waiter, appended or entry["index"], outcome)
+
+    def finish(self, pending: PendingWrite) -> Record:
+        """Flush the log through the write's entry, wait until the ack rule holds; the stored record."""
+        node = self.node
+        outcome = pending.outcome
         if outcome is None:
             try:
-                self.make_durable(appended or entry["index"])
-                outcome = node.applier.wait(waiter, node.config.write_timeout)
+                self.make_durable(pending.appended)
+                tracing.stamp("write-wait")
+                outcome = node.applier.wait(pending.waiter, node.config.write_timeout)
+                tracing.stamp("write-woken")
             finally:
                 with node.lock:
-                    node.applier.forget(waiter)
+                    node.applier.forget(pending.waiter)
         if outcome is False:
             raise Unavailable("the leader changed before the write was committed; it did not take effect",
                               retry_after=1)
         if outcome is None:
             raise Timeout("the write was not acknowledged in time; it may or may not take effect",
-                          revision=revision)
-        return record
+                          revision=pending.record.revision)
+        return pending.record
 
     def _admit(self, key) -> None:
         """(Lock held.) Wait until this node can take the write: it leads with current state, a quorum
@@ -87,10 +146,12 @@ class Writer:
         node = self.node
         if node.wal.durable_index >= index:
             return
+        tracing.stamp("fsync-start")
         try:
             node.wal.flush_through(index)
         except Exception as error:
             raise node.storage_failed(error) from None
+        tracing.stamp("fsync-end")
         with node.lock:
             node.core.persisted(node.wal.durable_index)
             node.driver.run()

@@ -15,7 +15,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from badkv.errors import (InvalidName, InvalidParameter, InvalidTenant, InvalidTimestamp, NotLeader,
                           ReservedTenant, TooLarge)
 from badkv.cluster.transport import FORWARDED_BY
-from badkv.http.codec import key_page, record_headers, take_page, write_answer
+from badkv.http.codec import key_page, record_headers, take_page
+from badkv.http.proposals import proposal, written
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -246,18 +247,28 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     body = _read_value(environ, node.config.max_value_size)  # a delete's body too: the limit holds for it
     if_match = _if_match(environ.get("HTTP_IF_MATCH"))
     if_none_match = _if_none_match(environ.get("HTTP_IF_NONE_MATCH"))
-    def write_here():
-        record = node.write(op, tenant, name, body if op == "put" else b"", timestamp, if_match, if_none_match)
-        return Response(write_answer(tenant, name, record), status=202, content_type="application/json",
-                        headers=record_headers(record))
-
-    if node.is_leader:  # the common case first: no closure call overhead beyond one
-        try:
-            return write_here()
-        except NotLeader:
-            if request.headers.get(FORWARDED_BY):
-                raise
-    return _at_the_leader(node, body, node.config.write_timeout, write_here)
+    value = body if op == "put" else b""
+    avoid = frozenset()
+    for _ in range(2):
+        if node.is_leader and not avoid:
+            try:
+                return written(tenant, name, node.write(op, tenant, name, value, timestamp, if_match, if_none_match))
+            except NotLeader:
+                if request.headers.get(FORWARDED_BY):
+                    raise
+                avoid = frozenset({node.name})
+                continue
+        if request.headers.get(FORWARDED_BY):
+            raise NotLeader("this node is not the leader; the request was already forwarded once", leader=node.leader)
+        # To the leader in its next proposal batch (cluster/proposer.py).
+        relayed = node.propose(proposal(op, tenant, name, value, timestamp, if_match, if_none_match,
+                                        environ.get("HTTP_AUTHORIZATION")),
+                               leader_wait=node.config.write_timeout + node.config.leader_wait, avoid=avoid)
+        if relayed is not None:
+            status, relayed_headers, relayed_body = relayed
+            return Response(relayed_body, status=status, headers=relayed_headers)
+        avoid = frozenset()  # this node leads now: serve it here
+    raise NotLeader("leadership moved while the request was served; try again", leader=node.leader)
 
 
 @bp.get("/take/<timestamp>")

@@ -12,6 +12,7 @@ from badkv.config import Config
 from badkv.http import admin, api, auth, peer, tenants
 from badkv.http.errors import register_error_handlers
 from badkv.http.metrics import Metrics
+from badkv import tracing
 
 
 def create_app(config: Config | None = None, node: Node | None = None) -> Flask:
@@ -31,5 +32,22 @@ def create_app(config: Config | None = None, node: Node | None = None) -> Flask:
         app.register_blueprint(blueprint)
     auth.install(app, config.auth)
     register_error_handlers(app)
+    if tracing.enabled:
+        _trace_requests(app, config.name)
     logging.getLogger("badkv").setLevel(config.log_level.upper())
     return app
+
+
+def _trace_requests(app: Flask, name: str) -> None:
+    """Stamp each request's start and end (``badkv.tracing``)."""
+    from flask import request
+
+    tracing.node_name = name
+
+    @app.before_request
+    def _started():
+        tracing.stamp(f"http-start {request.method} {request.path}")
+
+    @app.teardown_request
+    def _ended(_error=None):
+        tracing.stamp(f"http-end {request.method} {request.path}")

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, request
 from badkv.errors import BadRequest
 from badkv.cluster.transport import MSGPACK, decode_body, encode_body
 from badkv.http.client_certs import require_client_certificate
+from badkv.http.proposals import answer_proposals
 
 bp = Blueprint("peer", __name__, url_prefix="/cluster/v1")
 bp.before_request(require_client_certificate)
@@ -68,6 +69,15 @@ def vote():
 @bp.post("/timeout-now")
 def timeout_now():
     return _reply(_node().handle_timeout_now(_message(TIMEOUT_NOW_FIELDS)))
+
+
+@bp.post("/propose")
+def propose():
+    """A follower's batch of clients' writes; the answer to each as the public API would give it."""
+    writes = _message(("writes",))["writes"]
+    if not isinstance(writes, list):
+        raise BadRequest("writes must be a list")
+    return _reply({"answers": answer_proposals(_node(), writes)})
 
 
 @bp.post("/heartbeat")
