@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import logging
 
-from badkv.cluster.proposer import Proposer
+from badkv.cluster.batcher import Batcher
 from badkv.cluster.transport import PeerClient, TransportError, TransportTimeout
-from badkv.errors import Timeout, Unavailable
+from badkv.errors import NotLeader, Timeout, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,9 @@ class Forwarder:
 
     def __init__(self, node):
         self.node = node
-        self.proposer = Proposer(node)
+        self.proposals = Batcher(lambda leader, writes, timeout: node.peers[leader].propose(writes, timeout))
+        # One confirmed index answers every read queued before the call left: each read began before it.
+        self.read_indexes = Batcher(lambda leader, reads, timeout: [node.peers[leader].read_index(timeout)] * len(reads))
 
     @property
     def leader_peer(self) -> PeerClient | None:
@@ -48,10 +50,34 @@ class Forwarder:
 
     def propose(self, write: dict, *, leader_wait: float, avoid: frozenset = frozenset()):
         """A client's put or delete (``Writer.begin``'s arguments, plus ``authorization``) in the leader's
-        next proposal batch (``cluster/proposer.py``); like ``forward``, (status, headers, body) or None."""
+        next proposal batch (``cluster/batcher.py``); like ``forward``, (status, headers, body) or None."""
         timeout = leader_wait + self.node.config.peer_timeout
         return self._to_leader(f"propose {write['tenant']}/{write['name']}",
-                               lambda leader: self.proposer.propose(leader, write, timeout), avoid)
+                               lambda leader: tuple(self.proposals.call(leader, write, timeout, len(write["value"]))),
+                               avoid)
+
+    def read_index(self, timeout: float) -> int:
+        """The leader's commit index once it confirmed it leads (ReadIndex for a read on this follower).
+        A read changes nothing, so any failed call is tried again with whoever leads next, until
+        ``timeout``."""
+        node = self.node
+        deadline = node.monotonic() + timeout
+        tried: set = set()
+        while True:
+            found = node.wait_for_leader_in_term(max(0.0, min(deadline - node.monotonic(), node.config.leader_wait)),
+                                                 tried)
+            if found is None:
+                raise Unavailable(f"no leader confirmed a read index within {timeout:g}s", retry_after=1)
+            leader, term = found
+            if leader == node.name:
+                raise NotLeader("this node leads now: the read is served here", leader=leader)
+            try:
+                return self.read_indexes.call(leader, None, max(0.05, deadline - node.monotonic()))
+            except TransportError as error:
+                logger.info("%s: read index from %s: %s", node.name, leader, error)
+                tried.add((leader, term))
+                if node.monotonic() >= deadline:
+                    raise Unavailable("the leader did not confirm a read index in time", retry_after=1) from None
 
     def _to_leader(self, what: str, call, avoid: frozenset):
         """``call(leader)`` on the leader; (status, headers, body), or None once this node leads.

@@ -222,6 +222,12 @@ class Node:
               if_match: int | None = None, if_none_match: bool = False) -> Record:
         return self.writer.write(op, tenant, name, value, timestamp, if_match, if_none_match)
 
+    def confirmed_read_index(self, timeout: float) -> int:
+        """A follower's ReadIndex: this leader's commit index, confirmed by a majority round."""
+        with self.lock:
+            self.wait_until_serving(self.config.leader_wait)
+        return self.reader.confirmed_read_index(timeout)
+
     def write_batch(self, writes: list[dict]) -> list:
         """A follower's proposal: each write's Record or the BadkvError that refused it."""
         return self.writer.write_batch(writes)

@@ -121,10 +121,16 @@ class Core(ElectionRules, ReplicationRules):
         self._advance_commit()
 
     def read_index(self) -> tuple[int, int]:
-        """ReadIndex: the commit index to wait for, and the append number a majority must answer."""
-        for progress in self.tracker.peers.values():
+        """ReadIndex: the commit index to wait for, and the call number a majority must answer.
+
+        A follower with an append in flight (waiting for its disk, or for a big batch) gets a heartbeat
+        now: its answer confirms leadership as well, without waiting for that append."""
+        seq = self.send_seq + 1
+        for peer, progress in self.tracker.peers.items():
             progress.send_now = True
-        return self.commit_index, self.send_seq + 1
+            if progress.inflight and not progress.heartbeat_inflight:
+                self._heartbeat(peer, progress)
+        return self.commit_index, seq
 
     def forget_unpersisted(self, index: int, unsent: list) -> None:
         """Persisting entries from ``index`` failed: drop them, and the messages that carried them."""

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from badkv.errors import (InvalidName, InvalidParameter, InvalidTenant, InvalidTimestamp, NotLeader,
                           ReservedTenant, TooLarge)
 from badkv.cluster.transport import FORWARDED_BY
+from badkv.http.auth import check_request
 from badkv.http.codec import key_page, record_headers, take_page
 from badkv.http.proposals import proposal, written
 
@@ -171,13 +172,32 @@ def get_key(tenant: str, name: str):
     timeout = _read_timeout(args, node.config.max_read_timeout)
     def read_here():
         record = node.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
+        _check_token_again(node, consistency)
         return Response(record.value, status=200, content_type="application/octet-stream",
                         headers=record_headers(record))
 
+    return _read(node, consistency, timeout, read_here)
+
+
+def _read(node, consistency: str, timeout: float | None, read_here):
+    """A read served here (local, or linearizable on a follower through the leader's read index), else
+    where the leader is."""
     if consistency == "local":
         return read_here()
+    if consistency == "linearizable" and not node.is_leader:
+        try:
+            return read_here()
+        except NotLeader:
+            pass  # this node leads now
     leader_wait = node.config.read_timeout if timeout is None else timeout
     return _at_the_leader(node, b"", leader_wait, read_here)
+
+
+def _check_token_again(node, consistency: str) -> None:
+    """A linearizable read on a follower checks the client's token once more after the barrier: a
+    revocation committed before the read began has then been applied here."""
+    if node.config.auth and consistency == "linearizable":
+        check_request()
 
 
 def _name_bound(args, what: str) -> str | None:
@@ -216,12 +236,10 @@ def range_keys(tenant: str):
 
     def read_here():
         found = node.range(tenant, consistency=consistency, min_revision=min_revision, timeout=timeout, **page)
+        _check_token_again(node, consistency)
         return jsonify(key_page(found, keys_only))
 
-    if consistency == "local":
-        return read_here()
-    leader_wait = node.config.read_timeout if timeout is None else timeout
-    return _at_the_leader(node, b"", leader_wait, read_here)
+    return _read(node, consistency, timeout, read_here)
 
 
 @bp.post("/keys/<tenant>/<name>", defaults={"timestamp": None})
@@ -260,7 +278,7 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
                 continue
         if request.headers.get(FORWARDED_BY):
             raise NotLeader("this node is not the leader; the request was already forwarded once", leader=node.leader)
-        # To the leader in its next proposal batch (cluster/proposer.py).
+        # To the leader in its next proposal batch (cluster/batcher.py).
         relayed = node.propose(proposal(op, tenant, name, value, timestamp, if_match, if_none_match,
                                         environ.get("HTTP_AUTHORIZATION")),
                                leader_wait=node.config.write_timeout + node.config.leader_wait, avoid=avoid)

@@ -80,6 +80,13 @@ def propose():
     return _reply({"answers": answer_proposals(_node(), writes)})
 
 
+@bp.post("/read-index")
+def read_index():
+    """A follower's linearizable reads: the commit index they wait for, once a majority confirmed this leader."""
+    _message(())
+    return _reply({"index": _node().confirmed_read_index(_node().config.read_timeout)})
+
+
 @bp.post("/heartbeat")
 def heartbeat():
     return _reply(_node().handle_heartbeat(_message(HEARTBEAT_FIELDS)))

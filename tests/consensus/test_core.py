@@ -8,7 +8,7 @@ import pytest
 
 from badkv.consensus.core import Core
 from badkv.consensus.log import Log
-from badkv.consensus.messages import AppendRequest, AppendResponse
+from badkv.consensus.messages import AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse
 from badkv.testing.sim import SimNetwork
 
 ISR_TICKS = 6
@@ -229,6 +229,25 @@ def test_a_read_round_sends_to_every_idle_follower_at_once():
     network.core("n1").read_index()
     network.tick("n1")
     assert {e.to for e in network.in_flight if isinstance(e.message, AppendRequest)} == {"n2", "n3"}
+
+
+def test_a_read_does_not_wait_for_an_append_in_flight():
+    """The append the followers hold (their disks are slow, say) stays unanswered: a heartbeat sent for the
+    read confirms leadership on its own."""
+    network = make_network()
+    full_round(network)
+    leader = network.core("n1")
+    network.propose("a")
+    assert position_of(network, AppendRequest, to="n2") is not None  # in flight, and it stays so
+    _, seq = leader.read_index()
+    network.tick("n1")
+    heartbeats = [e for e in network.in_flight if isinstance(e.message, Heartbeat)]
+    assert {e.to for e in heartbeats} == {"n2", "n3"}
+    network.deliver(network.in_flight.index(heartbeats[0]))  # one follower answers the heartbeat only
+    network.deliver(position_of(network, HeartbeatResponse))
+    assert leader.confirmed_by_majority(seq)
+    assert position_of(network, AppendRequest, to="n2") is not None or position_of(network, AppendRequest,
+                                                                                  to="n3") is not None
 
 
 def test_a_single_node_leads_at_once_and_commits_on_its_own():
