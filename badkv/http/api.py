@@ -184,7 +184,7 @@ def _read(node, consistency: str, timeout: float | None, read_here):
     where the leader is."""
     if consistency == "local":
         return read_here()
-    if consistency == "linearizable" and not node.is_leader:
+    if consistency == "linearizable" and not node.is_leader and not request.headers.get(FORWARDED_BY):
         try:
             return read_here()
         except NotLeader:
