@@ -6,6 +6,8 @@ Chromium is installed with apt when missing (root); the test skips, saying why, 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from badkv.testing.chromium import Browser, ensure_chromium
@@ -13,6 +15,8 @@ from badkv.testing.processes import LocalCluster
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(240)]
 
+ADMIN = "admin-token-of-the-dashboard-test"
+FAST = ["-in-memory"]  # (nothing here is about the disk)
 # The member rows as the page rendered them: [name, role] per row.
 MEMBER_ROWS = ("Array.from(document.querySelectorAll('#members tbody tr'))"
                ".map(row => [row.dataset.name, row.dataset.role])")
@@ -28,7 +32,7 @@ def chromium():
 
 @pytest.fixture
 def cluster(tmp_path):
-    running = LocalCluster(3, tmp_path).start()
+    running = LocalCluster(3, tmp_path, extra_args=FAST).start()
     yield running
     running.stop()
 
@@ -64,3 +68,24 @@ def test_the_page_shows_every_member_and_the_new_leader_after_a_kill(cluster, br
     assert len(rows) == 3 and leaders_in(rows) == [shown]
     browser.wait_for(f"document.querySelector('#members tr[data-name={old.name}]').classList.contains('down')",
                      10, f"the page shows {old.name} unreachable")
+
+
+def test_with_auth_on_the_page_asks_for_the_admin_token_and_sends_it(tmp_path, browser):
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(ADMIN + "\n")
+    auth_on = [*FAST, "-auth", "on", "-admin-token-file", str(token_file)]
+    alone = LocalCluster(1, tmp_path, extra_args=auth_on).start()
+    try:
+        alone.wait_ready()
+        browser.open(alone.nodes["n1"].url + "/admin/dashboard")
+        browser.wait_for("document.getElementById('status').textContent.includes('admin token is needed')",
+                         10, "the page asks for the admin token")
+        assert browser.evaluate(MEMBER_ROWS) == []
+        browser.evaluate(f"document.getElementById('token').value = {json.dumps(ADMIN)};"
+                         " document.getElementById('token-form').requestSubmit()")
+        rows = browser.wait_for(f"(rows => rows.length === 1 && rows)({MEMBER_ROWS})", 10, "the member row")
+        assert rows == [["n1", "leader"]]
+        assert browser.evaluate("sessionStorage.getItem('badkv.admin-token')") == ADMIN
+        assert browser.evaluate("document.getElementById('token').value") == "", "the field does not keep it"
+    finally:
+        alone.stop()

@@ -1,4 +1,7 @@
-"""Tests for badkv/http/dashboard.py: the overview JSON (leader, follower, relayed, auth) and the page."""
+"""Tests for badkv/http/dashboard.py: the overview JSON (leader, follower, relayed, auth) and the page.
+
+(Not test_dashboard.py: tests/process/test_dashboard.py has that name, and test files need unique names.)
+"""
 
 import base64
 import configparser
