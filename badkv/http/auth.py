@@ -15,7 +15,9 @@ from flask import Flask, current_app, request
 from badkv.errors import Forbidden, Unauthenticated
 from badkv.security.tokens import TokenIndex
 
-OPEN_ENDPOINTS = frozenset({"admin.health", "admin.ready", "api.openapi_document"})
+# The dashboard page holds no data and no secret (its data comes from /admin/overview, which needs the
+# admin token): a browser opening it cannot send a bearer token anyway.
+OPEN_ENDPOINTS = frozenset({"admin.health", "admin.ready", "api.openapi_document", "dashboard.page"})
 OPEN_BLUEPRINTS = frozenset({"peer"})
 
 

@@ -21,7 +21,7 @@ from badkv.config import Config
 
 ADMIN = "the-admin-token-for-fuzzing"
 DOCUMENT = "/api/v1/openapi.json"
-OPEN_OPERATIONS = {"GET /admin/health", "GET /admin/ready", "GET /api/v1/openapi.json"}
+OPEN_OPERATIONS = {"GET /admin/health", "GET /admin/ready", "GET /admin/dashboard", "GET /api/v1/openapi.json"}
 TRACEBACK = re.compile(r'Traceback \(most recent call last\)|File "[^"]+", line [0-9]+')
 # A wait a read asks for (`min_revision` with `timeout`) is cut to this, so a run stays bounded.
 LONGEST_WAIT = 0.05

@@ -33,6 +33,8 @@ EXPECTED_STATUSES = {
     ("get", "/admin/metrics"): {"200"} | AUTH,
     ("get", "/admin/backup"): {"200"} | AUTH,
     ("get", "/admin/members"): {"200"} | AUTH,
+    ("get", "/admin/overview"): {"200"} | AUTH,
+    ("get", "/admin/dashboard"): {"200"},
     ("get", "/admin/health"): {"200"},
     ("get", "/admin/ready"): {"200", "503"},
     ("get", "/admin/tenants"): {"200"} | AUTH,
@@ -42,7 +44,8 @@ EXPECTED_STATUSES = {
     ("put", "/admin/tenants/{tenant}/quota"): {"200", "400", "503", "504"} | AUTH,
     ("delete", "/admin/tenants/{tenant}"): {"202", "400", "503", "504"} | AUTH,
 }
-OPEN_OPERATIONS = {("get", "/admin/health"), ("get", "/admin/ready"), ("get", "/api/v1/openapi.json")}
+OPEN_OPERATIONS = {("get", "/admin/health"), ("get", "/admin/ready"), ("get", "/admin/dashboard"),
+                   ("get", "/api/v1/openapi.json")}
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +163,7 @@ def test_bearer_security_covers_every_operation_but_the_open_ones(document):
 def test_open_operations_are_the_ones_auth_leaves_open():
     from badkv.http import auth
     endpoints = {("get", "/admin/health"): "admin.health", ("get", "/admin/ready"): "admin.ready",
+                 ("get", "/admin/dashboard"): "dashboard.page",
                  ("get", "/api/v1/openapi.json"): "api.openapi_document"}
     assert {endpoints[operation] for operation in OPEN_OPERATIONS} == auth.OPEN_ENDPOINTS
 
