@@ -20,7 +20,9 @@ from badkv.txn import (COMPARE_OPS, MAX_BODY_BYTES, MAX_OPERATIONS, OPERATIONS, 
 bp = Blueprint("txn", __name__, url_prefix="/api/v1")
 
 BODY_FIELDS = {"compare", "success", "failure"}
-COMPARE_FIELDS = {"name", "target", "op", "value", "value_b64", "revision", "exists"}
+# The fields a compare may have, by target (a field of another target is a mistake worth telling).
+COMPARE_FIELDS = {"exists": {"name", "target", "op", "exists"}, "revision": {"name", "target", "op", "revision"},
+                  "value": {"name", "target", "op", "value", "value_b64"}}
 OPERATION_FIELDS = {"op", "name", "value", "value_b64"}
 
 
@@ -60,7 +62,7 @@ def parse_transaction(body: bytes, max_value_size: int) -> Transaction:
                                  '"failure": [...]}') from None
     if not isinstance(document, dict) or set(document) - BODY_FIELDS:
         raise InvalidTransaction('the body must be a JSON object with some of "compare", "success", "failure"')
-    parts = {field: document.get(field) or [] for field in BODY_FIELDS}
+    parts = {field: document.get(field, []) for field in BODY_FIELDS}
     for field, items in parts.items():
         if not isinstance(items, list):
             raise InvalidTransaction(f"{field} must be a list")
@@ -73,11 +75,11 @@ def parse_transaction(body: bytes, max_value_size: int) -> Transaction:
 
 
 def _compare(item, max_value_size: int) -> Compare:
-    _check_object(item, COMPARE_FIELDS, "a compare")
-    name = _name(item)
-    target, op = item.get("target"), item.get("op", "==")
+    target = item.get("target") if isinstance(item, dict) else None
     if target not in TARGETS:
-        raise InvalidTransaction(f"a compare's target must be one of {', '.join(TARGETS)}")
+        raise InvalidTransaction(f"a compare is a JSON object whose target is one of {', '.join(TARGETS)}")
+    _check_object(item, COMPARE_FIELDS[target], f"a compare on {target}")
+    name, op = _name(item), item.get("op", "==")
     if op not in COMPARE_OPS or (target == "exists" and op not in ("==", "!=")):
         raise InvalidTransaction("a compare's op must be ==, !=, < or > (== or != for exists)")
     if target == "exists":
