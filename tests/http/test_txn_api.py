@@ -149,3 +149,11 @@ def test_a_transaction_survives_a_restart(tmp_path, snapshot):
         assert restarted.store.get("acme", "gone").deleted
     finally:
         restarted.stop()
+
+
+def test_transactions_count_as_requests_of_their_tenant(client):
+    assert txn(client, {"success": [put("a")]}).status_code == 200
+    assert client.put("/admin/tenants/acme/quota", json={"keys": 1}).status_code == 200
+    assert txn(client, {"success": [put("b")]}).status_code == 507
+    tenants = {t["tenant"]: t for t in client.get("/admin/tenants").get_json()["tenants"]}
+    assert (tenants["acme"]["requests"], tenants["acme"]["refusals"]) == (2, 1)
