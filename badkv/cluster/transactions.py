@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from badkv.errors import NotLeader, Timeout, Unavailable
+from badkv.store import DROPPED_TENANT
 from badkv.txn import Outcome, Transaction, decide, txn_entry
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class TransactionWriter:
     def run(self, tenant: str, txn: Transaction) -> Outcome:
         """Decide, replicate and apply ``txn``; return its outcome once acknowledged (raise as a write would)."""
         node = self.node
-        keys = [(tenant, name) for name in sorted(txn.names())]
+        # A drop of the tenant in flight changes every key of it: the transaction waits for it too.
+        keys = [(tenant, name) for name in sorted(txn.names())] + [(DROPPED_TENANT, tenant)]
         with node.lock:
             self._admit(keys)
             revision = node.clock.next()

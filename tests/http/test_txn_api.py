@@ -9,6 +9,7 @@ import pytest
 from badkv.app import create_app
 from badkv.cluster.node import Node
 from badkv.config import Config
+from badkv.records import Record
 from badkv.txn import MAX_BODY_BYTES, MAX_OPERATIONS
 
 
@@ -157,3 +158,18 @@ def test_transactions_count_as_requests_of_their_tenant(client):
     assert txn(client, {"success": [put("b")]}).status_code == 507
     tenants = {t["tenant"]: t for t in client.get("/admin/tenants").get_json()["tenants"]}
     assert (tenants["acme"]["requests"], tenants["acme"]["refusals"]) == (2, 1)
+
+
+@pytest.mark.parametrize("config_values", [{"write_timeout": 0.2}])
+@pytest.mark.parametrize("pending_key", [("acme", "a"), ("_dropped", "acme")])
+def test_a_transaction_waits_for_a_write_in_flight_to_its_keys_or_a_drop_of_its_tenant(app, client, pending_key):
+    """Judged against applied state, a transaction must not overtake an earlier entry touching its keys (a
+    drop touches them all): here that entry never applies, so the transaction gives up with 503."""
+    node = app.extensions["badkv_node"]
+    with node.lock:
+        node.applier.pending[pending_key] = Record(*pending_key, b"", 1, 1)
+    answer = txn(client, {"compare": [{"name": "a", "target": "exists"}], "success": [put("b")]})
+    assert answer.status_code == 503 and "still being replicated" in answer.get_json()["message"]
+    with node.lock:
+        del node.applier.pending[pending_key]
+    assert txn(client, {"success": [put("b")]}).status_code == 200
