@@ -110,6 +110,14 @@ class Client:
                                               ("count_only", count_only)) if v})
         return self._request("GET", f"/api/v1/keys/{quote(tenant, safe='')}", params=params).json()
 
+    def txn(self, tenant: str, body: dict | None = None, *, compare: list | None = None,
+            success: list | None = None, failure: list | None = None) -> dict:
+        """Run a transaction (``body``, or its three lists); ``{"succeeded", "revision", "results"}``."""
+        if body is None:
+            body = {part: items for part, items in (("compare", compare), ("success", success),
+                                                    ("failure", failure)) if items is not None}
+        return self._request("POST", f"/api/v1/txn/{quote(tenant, safe='')}", json=body).json()
+
     def take_all(self, since: int = 0, *, tenant: str | None = None, limit: int = 1000) -> list[dict]:
         """Every record changed at or after revision ``since``, paging with the ``next`` cursor."""
         records, cursor = [], since

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 import requests
 
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--keys-only", action="store_true", help="names, timestamps and revisions without values")
     ls.add_argument("--count", action="store_true", help="print only how many keys there are")
     ls.add_argument("--consistency", choices=("local", "leader", "linearizable"))
+    txn = commands.add_parser("txn", help="run a transaction: its JSON body from FILE or stdin, printing the answer")
+    txn.add_argument("tenant")
+    txn.add_argument("file", nargs="?", default="-", help='{"compare": [...], "success": [...], "failure": [...]} '
+                                                          "(default -: stdin)")
     take = commands.add_parser("take", help="print records changed since a revision, as JSON lines")
     take.add_argument("since", type=int, nargs="?", default=0)
     take.add_argument("--tenant")
@@ -152,6 +157,15 @@ def _list_keys(args: argparse.Namespace, client: Client) -> None:
         bounds["end" if args.reverse else "start"] = page["next"]
 
 
+def _read_json(file: str):
+    """The JSON document in ``file`` (``-``: stdin); a ConfigError naming the file if it is not JSON."""
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text()
+        return json.loads(text)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{file}: not a JSON document: {error}") from None
+
+
 def run(args: argparse.Namespace, client: Client) -> int:
     out = sys.stdout
     if args.command == "certs":
@@ -170,6 +184,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
         print(json.dumps(client.delete(args.tenant, args.name, timestamp=args.timestamp)))
     elif args.command == "ls":
         _list_keys(args, client)
+    elif args.command == "txn":
+        print(json.dumps(client.txn(args.tenant, _read_json(args.file))))
     elif args.command == "take":
         for record in client.take_all(args.since, tenant=args.tenant):
             print(json.dumps(record))

@@ -46,6 +46,12 @@ class InvalidParameter(BadRequest):
     code = "invalid_parameter"
 
 
+class InvalidTransaction(BadRequest):
+    """A transaction body of the wrong shape; nothing was done."""
+
+    code = "invalid_txn"
+
+
 class Unauthenticated(BadkvError):
     """The caller did not prove who it is: with auth on, no bearer token or one that opens nothing (unknown,
     rotated or revoked); a peer call without a verified credential. Nothing was done."""

@@ -75,18 +75,35 @@ class Store:
             self._advance(record.revision, index)
             return changed
 
+    def apply_all(self, records: list[Record], revision: int, index: int | None = None) -> int:
+        """Store a transaction's records (each by last-writer-wins) in one hold of the lock, so no reader
+        sees some of them without the others; return how many were stored."""
+        with self._lock:
+            changed = sum(self._apply_locked(record, record.wins_over(self.get(record.tenant, record.name)))
+                          for record in records)
+            self._advance(revision, index)
+            return changed
+
     def apply_noop(self, revision: int, index: int) -> None:
         with self._lock:
             self._advance(revision, index)
 
     def apply_if_newer(self, record: Record) -> bool:
         """Take sync: store ``record`` if its revision is newer than the stored one."""
+        return self.apply_all_if_newer([record]) == 1
+
+    def apply_all_if_newer(self, records: list[Record]) -> int:
+        """Take sync: ``apply_if_newer`` for each of ``records`` (one revision's: a transaction's) in one
+        hold of the lock; return how many were stored."""
         with self._lock:
-            current = self.get(record.tenant, record.name)
-            dropped = self._tenants.get(DROPPED_TENANT, _NO_NAMES).get(record.tenant)
-            if dropped is not None and not dropped.deleted and record.revision < dropped.revision:
-                return False  # read from the leader before the drop applied here: it stays dropped
-            return self._apply_locked(record, current is None or record.revision > current.revision)
+            return sum(self._apply_if_newer_locked(record) for record in records)
+
+    def _apply_if_newer_locked(self, record: Record) -> bool:
+        current = self.get(record.tenant, record.name)
+        dropped = self._tenants.get(DROPPED_TENANT, _NO_NAMES).get(record.tenant)
+        if dropped is not None and not dropped.deleted and record.revision < dropped.revision:
+            return False  # read from the leader before the drop applied here: it stays dropped
+        return self._apply_locked(record, current is None or record.revision > current.revision)
 
     def _apply_locked(self, record: Record, wins: bool) -> bool:
         if not wins:
@@ -186,11 +203,14 @@ class Store:
             return self._applied.wait_for(lambda: self.applied_index >= index, timeout)
 
     def take(self, since: int, limit: int, tenant: str | None = None) -> tuple[list[Record], int]:
-        """Records whose revision is >= ``since``, oldest first, at most ``limit``; and the next cursor."""
+        """Records whose revision is >= ``since``, oldest first, at most ``limit``; and the next cursor.
+
+        A page never ends inside a revision: a transaction's records (one revision) all come in one page,
+        past ``limit`` if need be, since the next cursor skips the rest of the last revision."""
         with self._lock:
             records = []
             for record in self._by_revision.irange_key(min_key=since):
-                if len(records) >= limit:
+                if len(records) >= limit and record.revision != records[-1].revision:
                     break
                 if (tenant is None or record.tenant == tenant) and (not self._unpruned or self._is_current(record)):
                     records.append(record)

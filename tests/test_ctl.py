@@ -225,3 +225,26 @@ def _small_pages(real):
             options["limit"] = 1
         return real(self, tenant, **options)
     return range_in_pages_of_one
+
+
+def test_txn_reads_its_body_from_a_file_or_stdin_and_prints_the_answer(ctl, tenant, tmp_path, monkeypatch):
+    body = {"compare": [{"name": "lock", "target": "exists", "exists": False}],
+            "success": [{"op": "put", "name": "lock", "value": "me"}, {"op": "put", "name": "owner", "value": "me"}],
+            "failure": [{"op": "get", "name": "lock"}]}
+    (tmp_path / "txn.json").write_text(json.dumps(body))
+    code, out, _ = ctl("txn", tenant, str(tmp_path / "txn.json"))
+    first = json.loads(out)
+    assert code == 0 and first["succeeded"] is True and isinstance(first["revision"], int)
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(body)))
+    second = json.loads(ctl("txn", tenant)[1])  # the lock is taken now: the failure branch ran
+    assert second["succeeded"] is False and second["results"][0]["revision"] == first["revision"]
+    assert ctl("get", tenant, "owner")[:2] == (0, "me")
+
+
+def test_txn_with_a_body_that_is_not_json_exits_3_and_one_the_node_refuses_too(ctl, tenant, tmp_path):
+    (tmp_path / "bad.json").write_text("{nope")
+    code, _, err = ctl("txn", tenant, str(tmp_path / "bad.json"))
+    assert code == 3 and "not a JSON document" in err
+    (tmp_path / "shape.json").write_text('{"success": [{"op": "rename", "name": "a"}]}')
+    code, _, err = ctl("txn", tenant, str(tmp_path / "shape.json"))
+    assert code == 3 and err.startswith("badkvctl: invalid_txn:")

@@ -18,6 +18,7 @@ import threading
 from badkv import tracing
 from badkv.conditions import QuietCondition
 from badkv.records import Key, Record
+from badkv.txn import records_of_entry
 
 
 class AckWaiter:
@@ -58,8 +59,22 @@ class Applier:
             if entry["op"] == "noop":
                 node.store.apply_noop(entry["revision"], index)
                 continue
+            if entry["op"] == "txn":
+                self._apply_txn(entry, index)
+                continue
             record = self._record_for(entry)
             node.store.apply(record, index=index)
+            if self.pending.get(record.key) is record:
+                del self.pending[record.key]
+
+    def _apply_txn(self, entry: dict, index: int) -> None:
+        """A transaction's records, all in one step of the store; the leader's pending ones if it built them."""
+        revision, records = entry["revision"], []
+        for built in records_of_entry(entry):
+            pending = self.pending.get(built.key)
+            records.append(pending if pending is not None and pending.revision == revision else built)
+        self.node.store.apply_all(records, revision, index)
+        for record in records:
             if self.pending.get(record.key) is record:
                 del self.pending[record.key]
 

@@ -28,6 +28,7 @@ from badkv.cluster.replicator import Replicator
 from badkv.cluster.snapshotter import Snapshotter
 from badkv.cluster.take_sync import TakeSync
 from badkv.cluster.tenants import Tenants
+from badkv.cluster.transactions import TransactionWriter
 from badkv.cluster.transport import PeerClient, PeerTls, TransportError
 from badkv.cluster.writer import Writer
 from badkv.config import Config
@@ -38,6 +39,7 @@ from badkv.security.cluster_secret import load_cluster_secret
 from badkv.storage.recovery import open_storage
 from badkv.records import Record
 from badkv.store import Store
+from badkv.txn import Outcome, Transaction
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class Node:
                       for name, address in config.peers.items()}
         self.applier, self.driver = Applier(self), Driver(self)
         self.writer, self.reader, self.follower = Writer(self), Reader(self), Follower(self)
-        self.forwarder = Forwarder(self)
+        self.forwarder, self.transactions = Forwarder(self), TransactionWriter(self)
         self.tenants = Tenants(self)
         self.replicators = {name: Replicator(self, name, client) for name, client in self.peers.items()}
         self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take)
@@ -231,6 +233,9 @@ class Node:
     def write_batch(self, writes: list[dict]) -> list:
         """A follower's proposal: each write's Record or the BadkvError that refused it."""
         return self.writer.write_batch(writes)
+
+    def txn(self, tenant: str, txn: Transaction) -> Outcome:
+        return self.transactions.run(tenant, txn)
 
     def read(self, tenant: str, name: str, *, consistency: str = "local", min_revision: int | None = None,
              timeout: float | None = None) -> Record:

@@ -2,7 +2,8 @@
 
 Log replication normally brings every write already, so a sync usually
 applies nothing; it repairs a follower that missed entries the leader can no
-longer send from its log. Records are applied only when newer by revision.
+longer send from its log. Records are applied only when newer by revision,
+one revision's records (a transaction's) at once.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class TakeSync:
                     resets, cursor = self._resets, self.cursor
                     page = self.fetch_page(cursor, self.page_limit)
                     records = page["records"]
-                    for data in records:
-                        applied += self.store.apply_if_newer(Record.from_json(data))
+                    for same_revision in _by_revision(records):
+                        applied += self.store.apply_all_if_newer(same_revision)
                     self.records_seen += len(records)
                     self.last_source_revision = int(page.get("revision", 0))
                     if self._resets != resets:
@@ -89,3 +90,17 @@ class TakeSync:
     def stats(self) -> dict:
         return {"runs": self.runs, "records_seen": self.records_seen, "records_applied": self.records_applied,
                 "errors": self.errors, "cursor": self.cursor}
+
+
+def _by_revision(page: list[dict]):
+    """The page's records, a list per revision: a transaction's records are stored together (a page
+    never splits a revision), so no reader here sees half of one."""
+    group: list[Record] = []
+    for data in page:
+        record = Record.from_json(data)
+        if group and record.revision != group[-1].revision:
+            yield group
+            group = []
+        group.append(record)
+    if group:
+        yield group

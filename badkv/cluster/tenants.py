@@ -101,16 +101,31 @@ class Tenants:
             size = len(name.encode("utf-8", "surrogatepass")) + len(value) if op == "put" else 0
             change = ((op == "put") - live, size - stored_size(current))
             keys, size = self.node.store.usage(tenant)
-            in_flight = self._in_flight(tenant, name)
+            in_flight = self._in_flight(tenant, (name,))
             check_usage(quota, tenant, (keys + in_flight[0], size + in_flight[1]), change)
         self.rates.admit(tenant, quota.writes_per_second)
 
-    def _in_flight(self, tenant: str, name: str) -> tuple[int, int]:
-        """Keys and bytes the tenant's admitted, not yet applied writes add (other keys than ``name``)."""
+    def admit_txn(self, tenant: str, writes: list, replaced: dict) -> None:
+        """(Leader, node lock held.) ``admit_write`` for a transaction's writes as a whole: their net change
+        of keys and bytes against the quota, and each of them as one write against the rate; ``replaced``
+        holds the applied record each write replaces. Refused, nothing of it is stored."""
+        if is_reserved(tenant) or not writes:
+            return
+        quota = self.quota_of(tenant)
+        if quota.keys or quota.bytes:
+            change = (sum(_is_live(record) - _is_live(replaced[record.name]) for record in writes),
+                      sum(stored_size(record) - stored_size(replaced[record.name]) for record in writes))
+            keys, size = self.node.store.usage(tenant)
+            in_flight = self._in_flight(tenant, replaced)
+            check_usage(quota, tenant, (keys + in_flight[0], size + in_flight[1]), change)
+        self.rates.admit(tenant, quota.writes_per_second, cost=len(writes))
+
+    def _in_flight(self, tenant: str, names) -> tuple[int, int]:
+        """Keys and bytes the tenant's admitted, not yet applied writes add (to other keys than ``names``)."""
         keys = size = 0
         store = self.node.store
         for (pending_tenant, pending_name), record in self.node.applier.pending.items():
-            if pending_tenant != tenant or pending_name == name:
+            if pending_tenant != tenant or pending_name in names:
                 continue
             applied = store.get(tenant, pending_name)
             keys += (not record.deleted) - (applied is not None and not applied.deleted)
@@ -133,3 +148,7 @@ class Tenants:
         return [{"tenant": tenant, "keys": usage.get(tenant, (0, 0))[0], "bytes": usage.get(tenant, (0, 0))[1],
                  "token": self.has_token(tenant), "quota": self.quota_of(tenant).to_json(),
                  **counts.get(tenant, no_counts)} for tenant in sorted(names)]
+
+
+def _is_live(record) -> int:
+    return int(record is not None and not record.deleted)

@@ -89,12 +89,15 @@ class TokenBucket:
         self.tokens = self.capacity
         self.updated = now
 
-    def take(self, now: float) -> float:
-        """Spend one token and return 0, or return the seconds until one is there (spending nothing)."""
+    def take(self, now: float, cost: int = 1) -> float:
+        """Spend ``cost`` tokens and return 0, or return the seconds until one is there (spending nothing).
+
+        One token is enough to start: a transaction of more writes than a second's burst goes into debt
+        (the bucket below zero), which the tenant's next writes wait off, instead of never passing."""
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1:
-            self.tokens -= 1
+            self.tokens -= cost
             return 0.0
         return (1 - self.tokens) / self.rate
 
@@ -106,16 +109,16 @@ class RateLimiter:
         self.monotonic = monotonic
         self._buckets: dict[str, TokenBucket] = {}
 
-    def admit(self, tenant: str, rate: float) -> None:
+    def admit(self, tenant: str, rate: float, cost: int = 1) -> None:
         """Raise RateLimited (with Retry-After in whole seconds, at least 1) if the tenant writes faster
-        than ``rate`` a second; 0 means no limit."""
+        than ``rate`` a second; 0 means no limit. ``cost``: how many writes this is (a transaction's)."""
         if not rate:
             return
         now = self.monotonic()
         bucket = self._buckets.get(tenant)
         if bucket is None or bucket.rate != rate:  # a new quota starts a full bucket
             bucket = self._buckets[tenant] = TokenBucket(rate, now)
-        wait = bucket.take(now)
+        wait = bucket.take(now, cost)
         if wait:
             retry_after = max(1, math.ceil(min(wait, 86400)))
             raise RateLimited(f"tenant {tenant} writes faster than its quota of {rate:g} writes a second",

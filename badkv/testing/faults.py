@@ -21,6 +21,7 @@ import requests
 
 from badkv.testing.checker import CheckResult, check_linearizable, check_local_reads, check_no_lost_writes
 from badkv.testing.history import save_history
+from badkv.testing.pairs import final_pair_values
 from badkv.testing.processes import LocalCluster, free_port
 from badkv.testing.proxy import ProxyNetwork
 from badkv.testing.workload import TENANT, Workload
@@ -198,10 +199,12 @@ def _take_all(url: str) -> list[dict]:
             return records
 
 
-def final_values(endpoints: dict[str, str], keys: list[str]) -> dict[str, dict[str, str | None]]:
+def final_values(endpoints: dict[str, str], keys: list[str],
+                 pairs: list[str] = ()) -> dict[str, dict[str, str | None]]:
+    """Each node's final value of every key, and of every pair (badkv.testing.pairs) as one register."""
     finals: dict[str, dict[str, str | None]] = {}
     for node, url in endpoints.items():
-        finals[node] = {}
+        finals[node] = final_pair_values(url, TENANT, list(pairs))
         for key in keys:
             response = requests.get(f"{url}/api/v1/keys/{TENANT}/{key}", timeout=2)
             finals[node][key] = response.content.decode() if response.status_code == 200 else None
@@ -227,7 +230,7 @@ def run_scenario(scenario: str, seed: int, workdir: Path, *, duration: float = 8
         runner.join(duration + 30)
         history = sorted(workload.history, key=lambda op: op.call)
         converged = wait_converged(endpoints, timeout=5.0)
-        finals = final_values(endpoints, workload.keys) if converged is not None else {}
+        finals = final_values(endpoints, workload.keys, workload.pairs) if converged is not None else {}
     finally:
         harness.stop()
     verdict = check_linearizable(history, deadline_s=check_deadline)

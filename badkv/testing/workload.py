@@ -2,7 +2,8 @@
 
 Several client threads each pick a random node per request and do unique-value
 writes, deletes, compare-and-set (If-Match) and reads, linearizable and local,
-on a small key set, with a short client timeout and no retries. Call and
+on a small key set, and transactions and range pages on pairs of keys
+(``badkv.testing.pairs``: each pair is one register to the checker), with a short client timeout and no retries. Call and
 return times come from one monotonic clock so the checker can order them.
 """
 
@@ -12,11 +13,12 @@ import itertools
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import requests
 
 from badkv.testing.history import Operation
+from badkv.testing.pairs import PairRequests
 
 TENANT = "faults"
 
@@ -30,6 +32,12 @@ class Mix:
     cas: float = 0.17
     read_linearizable: float = 0.3
     read_local: float = 0.15
+    # Transactions and range pages, on pairs of keys (badkv.testing.pairs).
+    txn_write: float = 0.1
+    txn_cas: float = 0.08
+    txn_delete: float = 0.02
+    range_read_linearizable: float = 0.1
+    range_read_local: float = 0.05
 
 
 def classify_write(status: int | None) -> str:
@@ -41,13 +49,15 @@ def classify_write(status: int | None) -> str:
     return "unknown"
 
 
-class Workload:
+class Workload(PairRequests):
     """Runs ``processes`` client threads against ``endpoints`` and keeps the history."""
 
-    def __init__(self, endpoints: dict[str, str], *, keys: int = 5, processes: int = 6, seed: int = 0,
+    def __init__(self, endpoints: dict[str, str], *, keys: int = 5, pairs: int = 2, processes: int = 6, seed: int = 0,
                  client_timeout: float = 1.0, mix: Mix | None = None, rate_per_process: float = 40.0):
         self.endpoints = dict(endpoints)
         self.keys = [f"k{i}" for i in range(keys)]
+        self.pairs = [f"pair{i}" for i in range(pairs)]
+        self.tenant = TENANT
         self.processes = processes
         self.seed = seed
         self.client_timeout = client_timeout
@@ -94,14 +104,14 @@ class Workload:
         session.trust_env = False
         seen: dict[str, tuple[str, int]] = {}
         deadline = self._clock() + duration
-        kinds = ("write", "delete", "cas", "read_linearizable", "read_local")
+        kinds = [field.name for field in fields(Mix)]
         weights = [getattr(self.mix, kind) for kind in kinds]
         while self._clock() < deadline and not self._stop.is_set():
             kind = rng.choices(kinds, weights)[0]
-            key = rng.choice(self.keys)
+            key = rng.choice(self.pairs if kind.startswith(("txn_", "range_")) else self.keys)
             node = rng.choice(list(self.endpoints))
-            if kind == "cas" and key not in seen:
-                kind = "write"
+            if kind in ("cas", "txn_cas") and key not in seen:
+                kind = kind.replace("cas", "write")
             op = getattr(self, f"_{kind}")(session, process, node, key, seen)
             with self._lock:
                 self.history.append(op)
@@ -109,7 +119,10 @@ class Workload:
         session.close()
 
     def _send(self, session, method: str, node: str, key: str, **kwargs):
-        url = f"{self.endpoints[node]}/api/v1/keys/{TENANT}/{key}"
+        return self._send_to(session, method, f"{self.endpoints[node]}/api/v1/keys/{TENANT}/{key}", **kwargs)
+
+    def _send_to(self, session, method: str, url: str, **kwargs):
+        """(call time, return time or None, status or "refused" or None, response) of one request."""
         call = self._clock()
         try:
             response = session.request(method, url, timeout=self.client_timeout, **kwargs)

@@ -144,3 +144,17 @@ def test_a_copy_from_start_gives_up_when_every_pass_is_reset():
     sync = resetting_sync(leader_store(25), Store(), resets=10 ** 6)
     with pytest.raises(RuntimeError, match="reset during each of 3 passes"):
         sync.copy_from_start()
+
+
+def test_a_transaction_is_never_split_across_pages_nor_applied_in_part():
+    leader = leader_store(3)
+    txn = [Record(TENANT, f"t{i}", b"x", 10, 10) for i in range(5)]  # one revision, as a transaction's
+    leader.apply_all(txn, 10, index=4)
+    leader.apply(Record(TENANT, "after", b"y", 11, 11), index=5)
+    follower, applied_together = Store(), []
+    original = follower.apply_all_if_newer
+    follower.apply_all_if_newer = lambda records: applied_together.append(len(records)) or original(records)
+    sync = TakeSync(follower, feed_of(leader), page_limit=2)
+    assert sync.sync_once() == 9
+    assert follower.records() == leader.records()
+    assert 5 in applied_together  # the transaction's five records went into the store in one step

@@ -28,6 +28,7 @@ EXPECTED_STATUSES = {
     ("delete", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "404", "409", "412", "413", "429", "503",
                                                             "504"} | AUTH,
     ("get", "/api/v1/take/{timestamp}"): {"200", "400"} | AUTH,
+    ("post", "/api/v1/txn/{tenant}"): {"200", "400", "409", "413", "503", "504"} | AUTH | QUOTA,
     ("get", "/api/v1/openapi.json"): {"200"},
     ("get", "/admin/stats"): {"200"} | AUTH,
     ("get", "/admin/metrics"): {"200"} | AUTH,
