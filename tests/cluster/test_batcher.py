@@ -56,8 +56,10 @@ def batcher_for(node):
 
 def propose_all(batcher, names, timeout=2.0):
     answers, errors = {}, {}
+    start = threading.Barrier(len(names))
 
     def one(name):
+        start.wait()
         try:
             answers[name] = tuple(batcher.call("n1", write(name), timeout, 1))
         except Exception as error:  # noqa: BLE001 (the test inspects it)
@@ -160,13 +162,19 @@ def test_concurrent_follower_reads_share_one_read_index_call():
     leader = IndexLeader(41, delay=0.05)
     forwarder = Forwarder(read_index_node(leader))
     results = []
-    threads = [threading.Thread(target=lambda: results.append(forwarder.read_index(2.0))) for _ in range(30)]
+    start = threading.Barrier(30)
+
+    def read():
+        start.wait()
+        results.append(forwarder.read_index(2.0))
+
+    threads = [threading.Thread(target=read) for _ in range(30)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(5)
     assert results == [41] * 30
-    assert leader.calls <= 2 * MAX_CALLS  # one call per batch, not one per read
+    assert leader.calls < 10  # one call per batch, not one per read (the first MAX_CALLS may go alone)
 
 
 def test_a_failed_read_index_is_asked_again_of_the_next_leader():
