@@ -333,5 +333,13 @@ def security(context):
     return run(context)
 
 
-SCENARIOS = {"single": single, "cluster": cluster, "etcd": etcd, "durable": durable, "security": security}
+def perf(context):
+    """Issue 12's comparison: bare app, durable badkv, etcd and PySyncObj clusters, 1-client latency (bench/perf.py)."""
+    from bench.perf import perf as run  # imported here: bench.perf builds on this module
+
+    return run(context)
+
+
+SCENARIOS = {"single": single, "cluster": cluster, "etcd": etcd, "durable": durable, "security": security,
+             "perf": perf}
 
