@@ -36,6 +36,11 @@ LATENCY_WARMUP_REQUESTS = 200
 
 
 def perf(context):
+    """Start every server (data under one temp folder on --durable-dir), measure, judge the targets.
+
+    Only a badkv cluster that cannot start skips the scenario; without etcd or PySyncObj the
+    rows and targets that need them are left out (n/a), and the notes say why.
+    """
     config = context.config
     result = ScenarioResult(name="perf")
     with tempfile.TemporaryDirectory(prefix="badkv-bench-perf-", dir=config.durable_dir) as data_root:
@@ -50,23 +55,36 @@ def perf(context):
                 result.skipped = str(error)
                 return result
             result.notes.append(f"badkv durable cluster: {badkv.members}")
-            etcd_leader, etcd_follower = _optional(result, "etcd", lambda: start_etcd(pool, f"{data_root}/etcd"))
+            etcd = _optional(result, "etcd", lambda: start_etcd(pool, f"{data_root}/etcd"))
             syncobj = _optional(result, "PySyncObj", lambda: start_syncobj(pool, config, f"{data_root}/syncobj"))[0]
             preload([bare])
-            before = storage_stats(badkv.leader)
-            writes = (bare, badkv.leader, badkv.follower, syncobj, etcd_leader, etcd_follower)
-            reads = (bare, badkv.follower, badkv.leader_linearizable, badkv.follower_linearizable, etcd_follower)
-            write = measure(Comparison("write", _present(writes)), config, context.load)
-            read = measure(Comparison("read", _present(reads)), config, context.load)
-            result.comparisons += [write, read]
-            latency = measure_latency(_latency_specs(bare, badkv, etcd_leader, config.latency_requests), config)
-            result.notes.append(fsync_note(before, storage_stats(badkv.leader)))
+            _measure_rows(context, result, bare, badkv, etcd, syncobj)
+    _judge(result, badkv, syncobj)
+    return result
+
+
+def _measure_rows(context, result, bare, badkv, etcd, syncobj):
+    """The wrk comparisons (POST, then GET) and the 1-client rounds, into `result`."""
+    config = context.config
+    etcd_leader, etcd_follower = etcd
+    before = storage_stats(badkv.leader)
+    writes = (bare, badkv.leader, badkv.follower, syncobj, etcd_leader, etcd_follower)
+    reads = (bare, badkv.follower, badkv.leader_linearizable, badkv.follower_linearizable, etcd_follower)
+    result.comparisons.append(measure(Comparison("write", _present(writes)), config, context.load))
+    result.comparisons.append(measure(Comparison("read", _present(reads)), config, context.load))
+    specs = _latency_specs(bare, badkv, etcd_leader, config.latency_requests)
+    result.summary["latency"] = measure_latency(specs, config)
+    result.notes.append(fsync_note(before, storage_stats(badkv.leader)))
+
+
+def _judge(result, badkv, syncobj):
+    """The figures, the targets' verdicts and the chart's data, into the notes and the summary."""
+    write, read = result.comparisons
+    latency = result.summary["latency"]
     figures, flagged = perf_figures(write, read, latency, badkv, syncobj)
     verdicts = goals.judge_all(figures, flagged)
     result.notes += latency_notes(latency) + ["targets (issue 12):"] + [f"  {goals.verdict_line(v)}" for v in verdicts]
-    result.summary.update(figures=figures, targets=verdicts, latency=latency,
-                          chart=chart_data(write, read, latency))
-    return result
+    result.summary.update(figures=figures, targets=verdicts, chart=chart_data(write, read, latency))
 
 
 def _optional(result, what, start):
