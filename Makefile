@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-badkv
+BENCH_STAMP := $(VENV)/.installed-bench
 
 CERTS := data/certs
 TLS_NODES := badkv1 badkv2 badkv3
@@ -28,8 +29,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not process and not fault"
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+# Issue 12's comparison (bare Flask, durable badkv, etcd, PySyncObj), about 10 minutes; see bench/README.md.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py --scenarios perf
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m badkv.testing.soak --minutes $${MINUTES:-30}

@@ -13,6 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KNOWN_SCENARIOS = tuple(SCENARIOS)
 DEFAULT_SCENARIOS = ("single", "cluster")
 BADKV_ARGS = "-name {name} -listen {listen} -in-memory -threads {threads}"
+ON_DISK_SCENARIOS = {"durable", "perf"}  # their data dirs go under --durable-dir
 
 
 class ConfigError(Exception):
@@ -37,6 +38,7 @@ class BenchConfig:
     venv_bin: Path = REPO_ROOT / ".venv" / "bin"
     results_dir: Path = REPO_ROOT / "bench" / "results"
     durable_dir: Path = default_data_parent(REPO_ROOT / "bench" / "results")
+    latency_requests: int = 2000
 
     def validate(self):
         """Raise ConfigError naming the first setting that cannot work."""
@@ -55,7 +57,9 @@ class BenchConfig:
             raise ConfigError(f"--scenarios takes a comma list of {', '.join(KNOWN_SCENARIOS)}; got {unknown or 'none'}")
         if "{listen}" not in self.badkv_cmd and "{port}" not in self.badkv_cmd:
             raise ConfigError("--badkv-cmd must contain {listen} or {port} so each server gets its own port")
-        if "durable" in self.scenarios and not Path(self.durable_dir).is_dir():
+        if self.latency_requests < 100:
+            raise ConfigError("--latency-requests must be at least 100 so that a p99 means something")
+        if set(self.scenarios) & ON_DISK_SCENARIOS and not Path(self.durable_dir).is_dir():
             raise ConfigError(f"--durable-dir {self.durable_dir} is not an existing directory")
         if not (self.venv_bin / "gunicorn").exists():
             raise ConfigError(f"{self.venv_bin / 'gunicorn'} not found; create the virtualenv first")
@@ -99,8 +103,9 @@ def build_parser():
     parser.add_argument("--results-dir", type=Path, default=defaults.results_dir, help="where the JSON results go (default bench/results)")
     parser.add_argument(
         "--durable-dir", type=Path, default=defaults.durable_dir,
-        help="durable scenario: folder for the data dirs' temp folder, on a real disk, not tmpfs (default %(default)s)",
+        help="durable and perf scenarios: folder for the data dirs' temp folder, on a real disk, not tmpfs (default %(default)s)",
     )
+    parser.add_argument("--latency-requests", type=int, default=defaults.latency_requests, help="perf: sequential requests per 1-client latency run (default %(default)s)")
     return parser
 
 
@@ -122,4 +127,5 @@ def config_from_args(argv=None):
         venv_bin=venv_bin,
         results_dir=args.results_dir,
         durable_dir=args.durable_dir,
+        latency_requests=args.latency_requests,
     ).validate()

@@ -13,6 +13,7 @@ import subprocess
 from datetime import datetime, timezone
 from functools import partial
 
+from bench.chart import write_charts
 from bench.config import ConfigError, config_from_args
 from bench.loadgen import LoadgenError, ensure_wrk, run_wrk, wrk_version
 from bench.report import render_table, results_document, write_results
@@ -105,10 +106,14 @@ def main(argv=None):
         logger.warning("interrupted: all servers were stopped; no results file was written")
         return 130
     info = run_info(config, wrk_path, started, datetime.now(timezone.utc), load_before)
-    path = write_results(results_document(results, config, info), config.results_dir, stamp)
+    document = results_document(results, config, info)
+    path = write_results(document, config.results_dir, stamp)
+    charts = write_charts(document, path)
     print(render_table(results, config))
     if busy_warning(load_before):
         print(busy_warning(load_before))
     print(f"\nresults: {path}\nserver logs: {log_dir}")
+    for chart in charts:
+        print(f"chart: {chart}")
     return 0
 

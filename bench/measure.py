@@ -36,11 +36,12 @@ class KeyApi:
     key_prefix: str
     write_method: str
     write_encoding: str  # "raw": the value is the body; "form": the body is value=<value>
+    read_query: str = ""  # appended to a read's URL, e.g. "?consistency=linearizable"
 
     def read(self, base_url, key, **options):
         """Return the HTTP status of one GET of `key` (redirects are not followed); `options` go to
         requests (headers, verify)."""
-        response = requests.get(base_url + self.key_prefix + key, timeout=REQUEST_TIMEOUT_SECONDS,
+        response = requests.get(base_url + self.key_prefix + key + self.read_query, timeout=REQUEST_TIMEOUT_SECONDS,
                                 allow_redirects=False, **options)
         return response.status_code
 
@@ -59,6 +60,7 @@ class KeyApi:
 
 
 BADKV_API = KeyApi(f"/api/v1/keys/{TENANT}/", "POST", "raw")
+BADKV_LINEARIZABLE_API = KeyApi(f"/api/v1/keys/{TENANT}/", "POST", "raw", read_query="?consistency=linearizable")
 ETCD_V2_API = KeyApi(f"/v2/keys/{TENANT}/", "PUT", "form")
 
 
@@ -119,7 +121,7 @@ def load_spec(workload, target, config, duration_s):
     api = target.api
     if workload == "read":
         return LoadSpec(
-            url=target.base_url + api.key_prefix + READ_KEY,
+            url=target.base_url + api.key_prefix + READ_KEY + api.read_query,
             script="read.lua",
             duration_s=duration_s,
             connections=config.connections,

@@ -89,6 +89,7 @@ def results_document(results, config, run_info):
             "cluster_threads": config.cluster_threads,
             "badkv_cmd": config.badkv_cmd,
             "durable_dir": str(config.durable_dir),
+            "latency_requests": config.latency_requests,
         },
         "workloads": WORKLOADS,
         "scenarios": [_scenario_json(scenario) for scenario in results],

@@ -115,7 +115,7 @@ def cluster(context):
         leader_spec, follower_spec = leader_first(specs)
         leader = Target(f"leader {leader_spec.label.removeprefix('badkv-')}", leader_spec.base_url)
         follower = Target(f"follower {follower_spec.label.removeprefix('badkv-')}", follower_spec.base_url)
-        problem = _wait_for_replication(leader, follower)
+        problem = wait_for_replication(leader, follower)
         if problem:
             result.skipped = problem
             return result
@@ -141,7 +141,7 @@ def leader_first(specs, timeout: float = CLUSTER_SETTLE_SECONDS):
     return list(specs)
 
 
-def _wait_for_replication(leader, follower):
+def wait_for_replication(leader, follower):
     """Write the read key through the leader until it is accepted and readable on the follower.
 
     Returns "" when both happened within CLUSTER_SETTLE_SECONDS, else the reason to skip.
@@ -212,7 +212,7 @@ def durable_spec(config, name, port, cluster_members, data_dir):
     return dataclasses.replace(spec, argv=without_in_memory(spec.argv) + ("-data-dir", str(data_dir)))
 
 
-def _members(names, ports):
+def cluster_members(names, ports):
     return ",".join(f"{name}={LOOPBACK}:{port}" for name, port in zip(names, ports))
 
 
@@ -280,8 +280,8 @@ def durable(context):
     result = ScenarioResult(name="durable")
     bare_port, *node_ports = free_ports(1 + len(MEMORY_CLUSTER_NAMES) + len(DURABLE_CLUSTER_NAMES))
     memory_ports, disk_ports = node_ports[:len(MEMORY_CLUSTER_NAMES)], node_ports[len(MEMORY_CLUSTER_NAMES):]
-    memory_members = _members(MEMORY_CLUSTER_NAMES, memory_ports)
-    disk_members = _members(DURABLE_CLUSTER_NAMES, disk_ports)
+    memory_members = cluster_members(MEMORY_CLUSTER_NAMES, memory_ports)
+    disk_members = cluster_members(DURABLE_CLUSTER_NAMES, disk_ports)
     with tempfile.TemporaryDirectory(prefix="badkv-bench-durable-", dir=config.durable_dir) as data_root:
         memory_specs = [badkv_spec(config, name, port, memory_members)
                         for name, port in zip(MEMORY_CLUSTER_NAMES, memory_ports)]
@@ -305,7 +305,7 @@ def durable(context):
             memory_leader = Target("in-memory leader", memory_specs[0].base_url)
             disk_leader = Target("durable leader", disk_specs[0].base_url)
             for leader, follower_spec in ((memory_leader, memory_specs[1]), (disk_leader, disk_specs[1])):
-                problem = _wait_for_replication(leader, Target("follower", follower_spec.base_url))
+                problem = wait_for_replication(leader, Target("follower", follower_spec.base_url))
                 if problem:
                     result.skipped = f"{leader.label}: {problem}"
                     return result
@@ -333,5 +333,13 @@ def security(context):
     return run(context)
 
 
-SCENARIOS = {"single": single, "cluster": cluster, "etcd": etcd, "durable": durable, "security": security}
+def perf(context):
+    """Issue 12's comparison: bare app, durable badkv, etcd and PySyncObj clusters, 1-client latency (bench/perf.py)."""
+    from bench.perf import perf as run  # imported here: bench.perf builds on this module
+
+    return run(context)
+
+
+SCENARIOS = {"single": single, "cluster": cluster, "etcd": etcd, "durable": durable, "security": security,
+             "perf": perf}
 
