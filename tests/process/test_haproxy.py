@@ -151,7 +151,7 @@ def haproxy_program():
 
 @pytest.fixture
 def balanced(tmp_path, haproxy_program):
-    cluster = LocalCluster(3, tmp_path / "nodes").start()
+    cluster = LocalCluster(3, tmp_path / "nodes", extra_args=["-in-memory"]).start()
     listen = f"127.0.0.1:{free_port()}"
     config = tmp_path / "haproxy.cfg"
     config.write_text(render(SHIPPED.read_text(), listen, {n.name: n.address for n in cluster.nodes.values()}))
