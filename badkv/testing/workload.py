@@ -45,8 +45,13 @@ class Workload:
     """Runs ``processes`` client threads against ``endpoints`` and keeps the history."""
 
     def __init__(self, endpoints: dict[str, str], *, keys: int = 5, processes: int = 6, seed: int = 0,
-                 client_timeout: float = 1.0, mix: Mix | None = None, rate_per_process: float = 40.0):
+                 client_timeout: float = 1.0, mix: Mix | None = None, rate_per_process: float = 40.0,
+                 tenant: str = TENANT, session_options: dict | None = None):
+        """``session_options``: attributes set on each client's requests.Session (``headers`` for a bearer
+        token, ``verify`` and ``cert`` for TLS), for a cluster with auth or TLS on."""
         self.endpoints = dict(endpoints)
+        self.tenant = tenant
+        self.session_options = dict(session_options or {})
         self.keys = [f"k{i}" for i in range(keys)]
         self.processes = processes
         self.seed = seed
@@ -92,6 +97,11 @@ class Workload:
         rng = random.Random(self.seed * 1000 + process)
         session = requests.Session()
         session.trust_env = False
+        for name, value in self.session_options.items():
+            if name == "headers":
+                session.headers.update(value)
+            else:
+                setattr(session, name, value)
         seen: dict[str, tuple[str, int]] = {}
         deadline = self._clock() + duration
         kinds = ("write", "delete", "cas", "read_linearizable", "read_local")
@@ -109,7 +119,7 @@ class Workload:
         session.close()
 
     def _send(self, session, method: str, node: str, key: str, **kwargs):
-        url = f"{self.endpoints[node]}/api/v1/keys/{TENANT}/{key}"
+        url = f"{self.endpoints[node]}/api/v1/keys/{self.tenant}/{key}"
         call = self._clock()
         try:
             response = session.request(method, url, timeout=self.client_timeout, **kwargs)
