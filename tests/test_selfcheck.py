@@ -1,5 +1,5 @@
 """Tests for badkv/selfcheck.py: the verdict, the exit status and the cleanup of ``badkvctl check``,
-against doctored histories (the real cluster is in tests/process/test_selfcheck.py)."""
+against doctored histories (the real cluster is in tests/process/test_check_command.py)."""
 
 from __future__ import annotations
 
