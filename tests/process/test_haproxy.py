@@ -6,6 +6,7 @@ server lines, nothing else), so what is tested is what users copy.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -97,7 +98,7 @@ class Traffic:
             into.append(answer)
 
     def _write(self, writer: int) -> None:
-        for i in range(10**9):
+        for i in itertools.count():
             if self.stopping.wait(0.02):
                 return
             self._call("POST", f"/api/v1/keys/lb/w{writer}-{i}", self.writes, data=b"v")
