@@ -27,6 +27,7 @@ if "certfile" in _settings:
 
 # Logging and process naming
 loglevel = _settings["loglevel"]
+logger_class = _settings["logger_class"]  # gunicorn's own lines in BADKV_LOG_FORMAT (text or json)
 proc_name = _settings["proc_name"]
 
 # Server hooks: start the node's threads after fork, stop them on exit.

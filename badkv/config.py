@@ -97,6 +97,7 @@ class Config:
     snapshot_entries: int = 100_000
     repair: bool = False
     log_level: str = "info"
+    log_format: str = "text"
     # Security (docs/design.md section 8): TLS, the peer boundary, tenant auth and quotas.
     cert_file: str = ""
     key_file: str = ""
@@ -188,6 +189,8 @@ class Config:
             raise ConfigError("isr timeout must be at least the election timeout")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError("log level must be one of debug, info, warning, error")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("log format must be text or json")
         self._check_security()
 
     def _check_security(self) -> None:
@@ -274,6 +277,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("snapshot_entries", int, "log entries between snapshots (default 100000)", "N"),
     Option("repair", parse_bool, "truncate a corrupt write-ahead log at the first bad record", "BOOL"),
     Option("log_level", str, "debug, info, warning or error (default info)", "LEVEL"),
+    Option("log_format", str, "text (default): one readable line per event; json: one JSON object per line "
+           "with time, level, node, logger, message (and exception)", "text|json"),
     Option("cert_file", str, "this node's TLS certificate (PEM); with -key-file and -ca-file the node serves "
            "HTTPS and its peers must present certificates from the same CA", "FILE"),
     Option("key_file", str, "the private key of -cert-file (PEM)", "FILE"),

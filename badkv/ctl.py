@@ -2,7 +2,8 @@
 
 Exit status: 0 success, 1 key not found, 2 usage error, 3 the server refused
 the request (its JSON error is printed) or a local command refused (restore,
-certs), 4 the node could not be reached.
+certs), 4 the node could not be reached; ``check`` has its own (0 linearizable,
+1 not, 2 could not run).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from badkv.config import Config
 from badkv.errors import ConfigError
 from badkv.security.pki import PkiError
 from badkv.security.pki_cli import add_certs_command, run_certs
+from badkv.selfcheck import add_check_command, run_check
 from badkv.storage.backup import RestoreError, download_backup, restore_backup
 from badkv.storage.datadir import DataDirMismatch
 from badkv.storage.frames import CorruptLogError
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     transfer = commands.add_parser("transfer-leader", help="move leadership to another member (sent to any node)")
     transfer.add_argument("--to", metavar="NAME", help="the member to lead next (default: the most caught-up follower)")
     add_certs_command(commands)
+    add_check_command(commands)
     _add_tenant_commands(commands)
     return parser
 
@@ -170,6 +173,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
     out = sys.stdout
     if args.command == "certs":
         return run_certs(args)
+    if args.command == "check":
+        return run_check(args)
     if args.command == "get":
         value = client.get(args.tenant, args.name, consistency=args.consistency, min_revision=args.min_revision)
         out.buffer.write(value.value) if hasattr(out, "buffer") else out.write(value.value.decode())

@@ -38,6 +38,7 @@ SAMPLES = {
     "snapshot_entries": ("20", 20),
     "repair": (None, True),
     "log_level": ("DEBUG", "debug"),
+    "log_format": ("json", "json"),
     "cert_file": ("/etc/badkv/n1.crt", "/etc/badkv/n1.crt"),
     "key_file": ("/etc/badkv/n1.key", "/etc/badkv/n1.key"),
     "ca_file": ("/etc/badkv/ca.crt", "/etc/badkv/ca.crt"),

@@ -96,6 +96,7 @@ def test_unparsable_values_name_their_source(values, environ, source):
     pytest.param({"isr_timeout": "0.5", "heartbeat_interval": "0.2"},
                  "isr timeout must be at least 3x the heartbeat interval", id="isr-below-3x-heartbeat"),
     pytest.param({"log_level": "verbose"}, "log level must be one of debug, info, warning, error", id="log-level"),
+    pytest.param({"log_format": "xml"}, "log format must be text or json", id="log-format"),
 ] + [
     pytest.param({field: value}, f"{field.replace('_', ' ')} must be positive", id=f"{field}={value}")
     for field in ("write_timeout", "read_timeout", "max_read_timeout", "isr_timeout", "heartbeat_interval",

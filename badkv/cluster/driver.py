@@ -35,7 +35,6 @@ class Driver:
         """Do everything the core asks for now; raises Unavailable if the disk failed."""
         node, core = self.node, self.node.core
         outcome = Outcome()
-        leader_before = core.leader
         while core.has_ready():
             ready = core.ready()
             for level, text in ready.notes:
@@ -52,7 +51,9 @@ class Driver:
                     outcome.replies.append(message)
                 else:
                     node.replicators[message.to].post(message)
-        if core.leader != leader_before:
+        # Against the last leader reported, not the one at the start of this run: a caller may have
+        # stepped the message that changed it into the core before calling run (Follower._answer does).
+        if core.leader != node.leadership.known_leader:
             node.leadership.leader_changed(core.leader)
         return outcome
 

@@ -21,11 +21,13 @@ class Leadership:
         self.node = node
         self.leaderless_since: float | None = node.monotonic()  # None while a leader is known
         self.leaderless_seconds = 0.0  # time without a known leader, before leaderless_since
+        self.known_leader: str | None = None  # the leader last passed to leader_changed
 
     def leader_changed(self, now: str | None) -> None:
         """(Lock held.) Keep the time without a leader, and say who leads."""
         node = self.node
         moment = node.monotonic()
+        self.known_leader = now
         if now is None and self.leaderless_since is None:
             self.leaderless_since = moment
         elif now is not None and self.leaderless_since is not None:

@@ -36,8 +36,22 @@ def members(node) -> list[dict]:
     return members
 
 
-def readiness(node) -> tuple[bool, str]:
-    """Ready when a leader is known, reachable, and this node has applied what it knows is committed."""
+ROLES = ("leader", "follower")
+
+
+def readiness(node, role: str | None = None) -> tuple[bool, str]:
+    """Ready when a leader is known, reachable, and this node has applied what it knows is committed;
+    with ``role`` ("leader" or "follower"), also only when this node has that role. A load balancer
+    sends writes to the one node that answers ``role="leader"`` ready."""
+    ready, reason = _readiness(node)
+    if not ready or role is None or role == ("leader" if node.is_leader else "follower"):
+        return ready, reason
+    if role == "leader":
+        return False, f"this node is a follower; {node.core.leader} leads term {node.core.current_term}"
+    return False, f"this node is the leader of term {node.core.current_term}"
+
+
+def _readiness(node) -> tuple[bool, str]:
     if node.storage_error is not None:
         return False, f"storage failed: {node.storage_error}"
     leader = node.core.leader

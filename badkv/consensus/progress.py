@@ -44,12 +44,16 @@ class Tracker:
     def quorum(self) -> int:
         return self.size // 2 + 1
 
-    def evict_silent(self, isr_ticks: int) -> None:
-        """Drop followers that have not taken an append for longer than ``isr_ticks`` from the in-sync set."""
-        for progress in self.peers.values():
+    def evict_silent(self, isr_ticks: int) -> list[str]:
+        """Drop followers that have not taken an append for longer than ``isr_ticks`` from the in-sync set;
+        return their names."""
+        evicted = []
+        for peer, progress in self.peers.items():
             if progress.in_sync and progress.ticks_since_ack > isr_ticks:
                 progress.in_sync = False
                 progress.evictions += 1
+                evicted.append(peer)
+        return evicted
 
     def has_quorum(self, isr_ticks: int) -> bool:
         """Whether a majority (the leader included) took an append within ``isr_ticks``."""

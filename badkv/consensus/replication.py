@@ -27,7 +27,7 @@ class ReplicationRules:
                 progress.send_now = True
                 if progress.inflight and not progress.heartbeat_inflight:
                     self._heartbeat(peer, progress)
-        self.tracker.evict_silent(self.isr_ticks)
+        self._note_evicted(self.tracker.evict_silent(self.isr_ticks))
         self._advance_commit()
         self._check_quorum_tick()
 
@@ -93,6 +93,7 @@ class ReplicationRules:
         progress.applied_index = max(progress.applied_index, response.applied_index)
         if not progress.in_sync and progress.match_index >= self.commit_index:
             progress.in_sync = True
+            self._note("info", f"{response.sender} is back in the in-sync set at index {progress.match_index}")
         self._advance_commit()
         if self.transfer_target is not None:
             self._continue_transfer()
@@ -110,8 +111,13 @@ class ReplicationRules:
         progress.inflight = False
         progress.failures += 1
         progress.reachable = False
-        self.tracker.evict_silent(self.isr_ticks)
+        self._note_evicted(self.tracker.evict_silent(self.isr_ticks))
         self._advance_commit()
+
+    def _note_evicted(self, peers: list[str]) -> None:
+        for peer in peers:
+            self._note("warning", f"{peer} leaves the in-sync set: it answered no append within the in-sync "
+                                  "timeout (-isr-timeout); writes no longer wait for it")
 
     def _advance_commit(self) -> None:
         if not self.is_leader:

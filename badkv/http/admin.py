@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from badkv.cluster import status
 from badkv.cluster.transport import FORWARDED_BY
-from badkv.errors import BadRequest, NotLeader
+from badkv.errors import BadRequest, InvalidParameter, NotLeader
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -48,7 +48,10 @@ def health():
 
 @bp.get("/ready")
 def ready():
-    is_ready, reason = status.readiness(_node())
+    role = request.args.get("role")
+    if role is not None and role not in status.ROLES:
+        raise InvalidParameter("role must be leader or follower")
+    is_ready, reason = status.readiness(_node(), role)
     response = jsonify({"ready": is_ready, "reason": reason, "node": _node().name})
     response.status_code = 200 if is_ready else 503
     return response

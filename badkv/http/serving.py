@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import sys
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
+from badkv import logs
 from badkv.config import Config
 
 # Long enough for a leader to hand over (at most two election timeouts) and for in-flight requests to
@@ -27,10 +30,29 @@ def config_from_environment() -> Config:
 
 
 def configure_logging(config: Config) -> None:
-    logging.basicConfig(level=config.log_level.upper(),
-                        format=f"%(asctime)s %(levelname)s [{config.name}] %(name)s: %(message)s")
+    """Every line on stderr in ``-log-format`` (text or json), Python's warnings included."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logs.formatter(config.log_format, config.name))
+    logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
     logging.getLogger("badkv").setLevel(config.log_level.upper())
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+
+
+class NodeLogger(glogging.Logger):
+    """Gunicorn's own lines (its master, its worker) in the node's ``-log-format`` too."""
+
+    log_format = "text"
+    node = ""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers + self.access_log.handlers:
+            handler.setFormatter(logs.formatter(self.log_format, self.node))
+
+
+def logger_class(config: Config) -> type:
+    return type("NodeLogger", (NodeLogger,), {"log_format": config.log_format, "node": config.name})
 
 
 def post_worker_init(worker) -> None:
@@ -94,6 +116,7 @@ def gunicorn_settings(config: Config) -> dict:
         "timeout": 30,
         "proc_name": f"badkv-{config.name}",
         "loglevel": "warning" if config.log_level == "info" else config.log_level,
+        "logger_class": logger_class(config),
         "post_worker_init": post_worker_init,
         "worker_exit": worker_exit,
         **tls_settings(config),

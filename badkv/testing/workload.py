@@ -53,11 +53,15 @@ class Workload(PairRequests):
     """Runs ``processes`` client threads against ``endpoints`` and keeps the history."""
 
     def __init__(self, endpoints: dict[str, str], *, keys: int = 5, pairs: int = 2, processes: int = 6, seed: int = 0,
-                 client_timeout: float = 1.0, mix: Mix | None = None, rate_per_process: float = 40.0):
+                 client_timeout: float = 1.0, mix: Mix | None = None, rate_per_process: float = 40.0,
+                 tenant: str = TENANT, session_options: dict | None = None):
+        """``session_options``: attributes set on each client's requests.Session (``headers`` for a bearer
+        token, ``verify`` and ``cert`` for TLS), for a cluster with auth or TLS on."""
         self.endpoints = dict(endpoints)
+        self.tenant = tenant
+        self.session_options = dict(session_options or {})
         self.keys = [f"k{i}" for i in range(keys)]
         self.pairs = [f"pair{i}" for i in range(pairs)]
-        self.tenant = TENANT
         self.processes = processes
         self.seed = seed
         self.client_timeout = client_timeout
@@ -102,6 +106,11 @@ class Workload(PairRequests):
         rng = random.Random(self.seed * 1000 + process)
         session = requests.Session()
         session.trust_env = False
+        for name, value in self.session_options.items():
+            if name == "headers":
+                session.headers.update(value)
+            else:
+                setattr(session, name, value)
         seen: dict[str, tuple[str, int]] = {}
         deadline = self._clock() + duration
         kinds = [field.name for field in fields(Mix)]
@@ -119,7 +128,7 @@ class Workload(PairRequests):
         session.close()
 
     def _send(self, session, method: str, node: str, key: str, **kwargs):
-        return self._send_to(session, method, f"{self.endpoints[node]}/api/v1/keys/{TENANT}/{key}", **kwargs)
+        return self._send_to(session, method, f"{self.endpoints[node]}/api/v1/keys/{self.tenant}/{key}", **kwargs)
 
     def _send_to(self, session, method: str, url: str, **kwargs):
         """(call time, return time or None, status or "refused" or None, response) of one request."""

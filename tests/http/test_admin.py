@@ -161,3 +161,27 @@ def test_follower_that_never_heard_from_its_leader_is_not_ready(client, config_v
     assert body["ready"] is False
     assert "no leader is known" in body["reason"]
     assert client.get("/admin/health").status_code == 200
+
+
+def test_ready_as_leader_only_on_the_leader(client):
+    leader = client.get("/admin/ready?role=leader")
+    assert leader.status_code == 200 and leader.get_json()["reason"] == "leader"
+    follower = client.get("/admin/ready?role=follower")
+    assert follower.status_code == 503
+    assert follower.get_json() == {"ready": False, "reason": "this node is the leader of term 1", "node": "t1"}
+
+
+@pytest.mark.parametrize("config_values", [FOLLOWER])
+def test_ready_as_follower_only_on_a_ready_follower(app, client, config_values):
+    assert client.get("/admin/ready?role=follower").status_code == 503  # no leader known yet
+    hear_from(app.extensions["badkv_node"], "n1", term=4)
+    assert client.get("/admin/ready?role=follower").status_code == 200
+    leader = client.get("/admin/ready?role=leader")
+    assert leader.status_code == 503
+    assert leader.get_json()["reason"] == "this node is a follower; n1 leads term 4"
+
+
+def test_ready_refuses_an_unknown_role(client):
+    response = client.get("/admin/ready?role=boss")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "invalid_parameter", "message": "role must be leader or follower"}

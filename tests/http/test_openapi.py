@@ -37,7 +37,7 @@ EXPECTED_STATUSES = {
     ("get", "/admin/overview"): {"200"} | AUTH,
     ("get", "/admin/dashboard"): {"200"},
     ("get", "/admin/health"): {"200"},
-    ("get", "/admin/ready"): {"200", "503"},
+    ("get", "/admin/ready"): {"200", "400", "503"},
     ("get", "/admin/tenants"): {"200"} | AUTH,
     ("post", "/admin/tenants/{tenant}"): {"201", "400", "409", "503", "504"} | AUTH,
     ("post", "/admin/tenants/{tenant}/rotate"): {"200", "400", "404", "409", "503", "504"} | AUTH,
