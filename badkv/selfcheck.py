@@ -18,6 +18,7 @@ from typing import Callable
 from badkv.client import Client, ClientError
 from badkv.testing.checker import check_linearizable, check_local_reads
 from badkv.testing.history import Operation, save_history
+from badkv.testing.pairs import pair_keys
 from badkv.testing.workload import Workload
 
 EXIT_LINEARIZABLE, EXIT_NOT_LINEARIZABLE, EXIT_COULD_NOT_RUN = 0, 1, 2
@@ -81,6 +82,7 @@ class SelfCheck:
         self.report = report
         self.workload = workload
         self.tenant = check_tenant()
+        self.names = [PREFLIGHT_KEY]  # the keys it may have written, to delete at the end
         cert = ((args.cert_file, args.key_file) if args.key_file else args.cert_file) if args.cert_file else None
         self.session_options = {"verify": args.ca_file or True, "cert": cert}
         if self.token:
@@ -110,6 +112,8 @@ class SelfCheck:
         workload = self.workload({url: url for url in self.endpoints}, keys=KEYS, processes=self.clients,
                                  seed=secrets.randbits(32), client_timeout=2.0, tenant=self.tenant,
                                  session_options=self.session_options)
+        # (Single keys, and the pairs of keys that transactions write together.)
+        self.names = [PREFLIGHT_KEY, *workload.keys, *(name for pair in workload.pairs for name in pair_keys(pair))]
         history = workload.run(self.seconds)
         if self.history_file:
             save_history(self.history_file, history)
@@ -140,7 +144,7 @@ class SelfCheck:
             except ClientError as error:
                 self.report(f"check: dropping tenant {self.tenant} failed ({error.code}); deleting its keys")
         left = []
-        for name in [PREFLIGHT_KEY] + [f"k{i}" for i in range(KEYS)]:
+        for name in self.names:
             try:
                 self.client.delete(self.tenant, name)
             except ClientError as error:

@@ -61,6 +61,8 @@ def workload_returning(history):
     class Recorded:
         def __init__(self, endpoints, **options):
             self.options = options
+            self.keys = [f"k{i}" for i in range(options["keys"])]
+            self.pairs = ["pair0"]
 
         def run(self, seconds):
             return list(history)
@@ -84,7 +86,9 @@ def test_exit_status_follows_the_verdict_and_the_keys_are_deleted(history, statu
     code, lines, check = self_check(history)
     assert code == status
     assert any(line.startswith(verdict) for line in lines), lines
-    assert check.client.deleted == ["preflight", "k0", "k1", "k2", "k3", "k4"] and not check.client.dropped
+    # Every key the workload may write: its single keys and the two keys of each pair transactions write.
+    assert check.client.deleted == ["preflight", "k0", "k1", "k2", "k3", "k4", "pair0.a", "pair0.b"]
+    assert not check.client.dropped
 
 
 def test_with_a_token_the_tenant_is_dropped():
