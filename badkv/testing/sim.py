@@ -140,10 +140,14 @@ class SimNetwork:
             if not envelope.answer_lost:
                 self._report_failure(envelope)
             return
+        before = len(self.in_flight)
         node.core.step(envelope.message)
         self._process(node)
-        if envelope.answer_lost:  # the caller gave up on this call: its answer goes nowhere
-            self.in_flight = [e for e in self.in_flight if getattr(e.message, "reply_to", None) is not envelope.message]
+        if envelope.answer_lost:  # the caller gave up on this call: the answer of this delivery goes nowhere
+            # (Only this delivery's: a duplicate shares its message with the original, whose answer, already
+            # on its way, must still arrive; dropping it too left a call that no timeout ever ends.)
+            self.in_flight[before:] = [e for e in self.in_flight[before:]
+                                       if getattr(e.message, "reply_to", None) is not envelope.message]
 
     def drop(self, position: int = 0) -> None:
         if not (envelope := self.in_flight.pop(position)).answer_lost:

@@ -98,3 +98,17 @@ def test_the_checks_catch_a_broken_rule():
         assert "differ" in str(error)
     else:
         raise AssertionError("a forged entry went unnoticed")
+
+
+def test_a_duplicated_append_does_not_swallow_the_original_answer():
+    """Found by the schedules above: a copy of an append (its answer lost) was delivered after the
+    original, and the simulator dropped the original's answer with the copy's. The leader then waited for
+    that answer for ever, which no real call does (it times out), and the cluster never converged."""
+    network = SimNetwork(3, max_batch_entries=1, heartbeat_ticks=1, election_ticks=2, isr_ticks=1, seed=0)
+    network.tick("n1")
+    network.tick("n1")
+    network.drain()
+    network.propose("v1")
+    network.duplicate(0)
+    assert network.settle(20)
+    network.check()
