@@ -48,6 +48,15 @@ def test_a_target_with_only_an_ipv6_address_gets_a_bracketed_address(dns_server)
     assert dict(members(dns_server))["n2"] == "[::1]:10002"
 
 
+def test_addresses_that_come_with_the_srv_answer_need_no_more_queries(dns_server):
+    dns_server.glue = True
+    assert members(dns_server)[0] == ("n3", "127.0.0.3:10003")
+    assert dns_server.queries == 1
+    dns_server.glue = False
+    members(dns_server)
+    assert dns_server.queries == 1 + 4  # without them: the SRV query, then one A query per target
+
+
 def test_a_trailing_dot_on_the_domain_is_the_same_domain(dns_server):
     assert members(dns_server, domain="example.test.") == members(dns_server)
 

@@ -9,7 +9,8 @@ resolver or the outside world::
         ... -discovery-srv example.test -discovery-dns-server dns_server.address
 
 A name it has no record of at all is NXDOMAIN; ``silent = True`` makes it drop every query (a server that
-is down), ``failing = True`` answers SERVFAIL. ``queries`` counts the queries it received.
+is down), ``failing = True`` answers SERVFAIL, ``glue = True`` adds the targets' A records to SRV answers
+(as many servers do). ``queries`` counts the queries it received.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class DnsServer:
         self.a: dict[str, str] = {}
         self.aaaa: dict[str, str] = {}
         self.silent = False
+        self.glue = False  # True: SRV answers carry their targets' A records in the additional section
         self.failing = False
         self.queries = 0
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -105,6 +107,11 @@ class DnsServer:
                                                             question.rdtype, records))
         elif not any(name in _normalised(table) for table in (self.srv, self.a, self.aaaa)):
             response.set_rcode(dns.rcode.NXDOMAIN)
+        if records and self.glue and question.rdtype == dns.rdatatype.SRV:
+            for target in {record.split()[3] for record in records}:
+                if addresses := self._records(target, dns.rdatatype.A):
+                    response.additional.append(dns.rrset.from_text_list(target, TTL_S, dns.rdataclass.IN,
+                                                                        dns.rdatatype.A, addresses))
         return response
 
     def _records(self, name: str, rdtype: int) -> list[str]:
