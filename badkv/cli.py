@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import ssl
 import sys
@@ -14,6 +15,7 @@ from badkv.security.tokens import read_admin_token
 from badkv.security.cluster_secret import load_cluster_secret
 
 BOOLEAN_FLAGS = {"in_memory", "repair"}
+logger = logging.getLogger(__name__)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -121,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     from badkv.http.serving import BadkvApplication, configure_logging
 
     configure_logging(config)
+    if config.discovery_srv:  # resolved once, in parse_config: say what was found before anything else
+        logger.info("node %s: members from the SRV records of _badkv._tcp.%s: %s", config.name,
+                    config.discovery_srv, ",".join(f"{name}={address}" for name, address in config.cluster))
     check_tls_files(config)
     if config.auth:  # an unreadable or empty admin token file stops the command here, in one line
         try:

@@ -79,6 +79,8 @@ class Config:
     listen: str = "127.0.0.1:10001"
     cluster: tuple[tuple[str, str], ...] = ()
     cluster_id: str = ""
+    discovery_srv: str = ""  # the members come from _badkv._tcp.DOMAIN instead of -cluster (badkv/discovery.py)
+    discovery_dns_server: str = ""
     acks: str = "all"
     threads: int = 0  # 0: 8 for a single node, 32 for a cluster member (see validate)
     max_value_size: int = 1 << 20
@@ -113,9 +115,11 @@ class Config:
     extra: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_sources(cls, values: Mapping[str, object] | None = None,
-                     environ: Mapping[str, str] | None = None) -> "Config":
-        """Build from flag values (highest priority) over ``BADKV_*`` environment values, then validate."""
+    def from_sources(cls, values: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None,
+                     discover: Callable[[str, str, str], tuple] | None = None) -> "Config":
+        """Build from flag values (highest priority) over ``BADKV_*`` environment values, then validate.
+        With ``-discovery-srv`` the members are looked up here, once, by ``discover(name, domain, dns_server)``
+        (default ``badkv.discovery.srv_members``)."""
         settings: dict[str, object] = {}
         for option in OPTIONS:
             if environ and option.env in environ:
@@ -126,6 +130,8 @@ class Config:
             option = OPTION_BY_FIELD[key]
             settings[key] = _parse_option(option, value, "-" + option.flag) if isinstance(value, str) else value
         config = cls(**settings)
+        if config.discovery_srv:
+            config = _with_discovered_members(config, discover)
         return config.validate()
 
     def validate(self) -> "Config":
@@ -150,6 +156,8 @@ class Config:
         if not NAME_PATTERN.fullmatch(self.name):
             raise ConfigError(f"node name {self.name!r} must be 1-63 characters of letters, digits, '.', '_' or '-'")
         parse_address(self.listen, "listen address")
+        if self.discovery_dns_server and not self.discovery_srv:
+            raise ConfigError("-discovery-dns-server is only used with -discovery-srv DOMAIN")
         cluster = self.cluster or ((self.name, self.listen),)
         names = [name for name, _ in cluster]
         if len(set(names)) != len(names):
@@ -225,6 +233,18 @@ class Config:
         return dict(self.cluster)[name]
 
 
+def _with_discovered_members(config: Config, discover: Callable[[str, str, str], tuple] | None) -> Config:
+    """``config`` with the members ``-discovery-srv`` finds, as if ``-cluster`` had listed them."""
+    if config.cluster:
+        raise ConfigError("give the members one way: -cluster or -discovery-srv, not both")
+    if not config.name:
+        raise ConfigError("a node name is required (-name or BADKV_NAME)")
+    if discover is None:  # imported here: dnspython is loaded only by a node that discovers its members
+        from badkv.discovery import srv_members as discover
+    return dataclasses.replace(config, cluster=tuple(discover(config.name, config.discovery_srv,
+                                                              config.discovery_dns_server)))
+
+
 def _below(value: float, floor: float) -> bool:
     """``value < floor``, forgiving the float error of e.g. 3 * 0.1."""
     return value < floor and not math.isclose(value, floor)
@@ -252,6 +272,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("listen", str, "host:port to serve HTTP on (default 127.0.0.1:10001)", "HOST:PORT"),
     Option("cluster", parse_cluster, "all members as name=host:port,...; the first is the first to stand for leader "
            "(default: this node alone)", "N=HOST:PORT,..."),
+    Option("discovery_srv", str, "find the members in the SRV records of _badkv._tcp.DOMAIN instead of "
+           "-cluster: each target's first label is a member's name", "DOMAIN"),
+    Option("discovery_dns_server", str, "the DNS server -discovery-srv asks (default: the system's resolver)",
+           "HOST:PORT"),
     Option("cluster_id", str, "the cluster's identity, kept in the data dir (default: derived from the "
            "member names)", "ID"),
     Option("acks", str, "when a write is acknowledged: 'all' in-sync members applied it (default) "

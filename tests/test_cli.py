@@ -11,6 +11,7 @@ import pytest
 from badkv import __version__
 from badkv.cli import parse_config
 from badkv.config import OPTIONS, Config
+from badkv.testing.dns_server import DnsServer
 
 THREE = "n1=127.0.0.1:10001,n2=127.0.0.1:10002,n3=127.0.0.1:10003"
 
@@ -20,6 +21,8 @@ SAMPLES = {
     "listen": ("127.0.0.1:2000", "127.0.0.1:2000"),
     "cluster": (THREE, (("n1", "127.0.0.1:10001"), ("n2", "127.0.0.1:10002"), ("n3", "127.0.0.1:10003"))),
     "cluster_id": ("prod-eu", "prod-eu"),
+    "discovery_srv": ("example.test", "example.test"),
+    "discovery_dns_server": (None, None),  # the address of the test's DNS server: see the samples fixture
     "acks": ("majority", "majority"),
     "threads": ("3", 3),
     "max_value_size": ("2k", 2048),
@@ -61,8 +64,28 @@ COMPANIONS = {
 }
 
 
-def flag_args(option, dashes):
-    text, _ = SAMPLES[option.field]
+@pytest.fixture(scope="module")
+def dns_server():
+    """The DNS server -discovery-srv example.test asks in these tests: it lists n1 alone."""
+    with DnsServer() as server:
+        server.srv["_badkv._tcp.example.test"] = [(0, 0, 10001, "n1.example.test")]
+        server.a["n1.example.test"] = "127.0.0.1"
+        yield server
+
+
+@pytest.fixture
+def samples(dns_server):
+    return {**SAMPLES, "discovery_dns_server": (dns_server.address, dns_server.address)}
+
+
+@pytest.fixture
+def companions(dns_server):
+    return {**COMPANIONS, "discovery_srv": ["-discovery-dns-server", dns_server.address],
+            "discovery_dns_server": ["-discovery-srv", "example.test"]}
+
+
+def flag_args(option, dashes, samples=SAMPLES):
+    text, _ = samples[option.field]
     flag = dashes + option.flag
     return [flag] if text is None else [flag, text]
 
@@ -77,10 +100,10 @@ def test_every_option_has_a_sample():
 
 
 @pytest.mark.parametrize("dashes", ["-", "--"])
-def test_every_flag_takes_one_or_two_dashes(option, dashes):
+def test_every_flag_takes_one_or_two_dashes(option, dashes, samples, companions):
     base = [] if option.field == "name" else ["-name", "n1"]
-    config = parse_config(base + COMPANIONS.get(option.field, []) + flag_args(option, dashes), {})
-    assert getattr(config, option.field) == SAMPLES[option.field][1]
+    config = parse_config(base + companions.get(option.field, []) + flag_args(option, dashes, samples), {})
+    assert getattr(config, option.field) == samples[option.field][1]
 
 
 @pytest.mark.parametrize("dashes", ["-", "--"])
@@ -89,10 +112,10 @@ def test_flags_with_equals(dashes):
     assert (config.name, config.listen, len(config.cluster)) == ("n2", "127.0.0.1:2002", 3)
 
 
-def test_every_option_has_an_environment_variable(option):
-    text, value = SAMPLES[option.field]
+def test_every_option_has_an_environment_variable(option, samples, companions):
+    text, value = samples[option.field]
     environ = {"BADKV_NAME": "n1", option.env: "true" if text is None else text}
-    assert getattr(parse_config(COMPANIONS.get(option.field, []), environ), option.field) == value
+    assert getattr(parse_config(companions.get(option.field, []), environ), option.field) == value
 
 
 def test_flags_override_the_environment():
@@ -126,6 +149,12 @@ def _usage_error(capsys, argv, environ=None):
     pytest.param(["-name", "n1", "-threads", "many"], None, "-threads: 'many' is not a valid N", id="bad-number"),
     pytest.param([], {"BADKV_NAME": "n1", "BADKV_LISTEN": "nowhere"}, "listen address 'nowhere'", id="bad-env"),
     pytest.param(["-name", "n1", "stray"], None, "unrecognized arguments: stray", id="positional"),
+    pytest.param(["-name", "n1", "-cluster", THREE, "-discovery-srv", "example.test"], None,
+                 "-cluster or -discovery-srv, not both", id="cluster-and-discovery"),
+    pytest.param(["-name", "n1", "-discovery-dns-server", "127.0.0.1:53"], None,
+                 "only used with -discovery-srv", id="dns-server-without-discovery"),
+    pytest.param(["-name", "n1", "-discovery-srv", "example.test", "-discovery-dns-server", "nowhere"], None,
+                 "-discovery-dns-server 'nowhere' is not of the form host:port", id="bad-dns-server"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, environ, fragment):
     code, out, err = _usage_error(capsys, argv, environ)
