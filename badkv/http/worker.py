@@ -46,6 +46,7 @@ PEER_THREADS = 8
 # A peer thread stays with its connection this long after an answer: the leader's next append comes within
 # a heartbeat interval (100 ms by default), and serving it straight away saves two thread hand-offs.
 PEER_LINGER = 0.25
+PEER_LINGER_SLICE = 0.025
 HANDSHAKE_THREADS = 4
 # A peer on loopback or a LAN handshakes in milliseconds; this only ends callers that stall.
 HANDSHAKE_TIMEOUT = 2.0
@@ -94,6 +95,8 @@ class PeerAwareThreadWorker(TlsThreadWorker):
 
     def init_process(self):
         self.peer_pool = futures.ThreadPoolExecutor(max_workers=PEER_THREADS, thread_name_prefix="peer")
+        self.peer_queue_lock = threading.Lock()
+        self.peer_queued = 0  # peer connections submitted to the pool and not yet picked up by a thread
         self.handshake_pool = futures.ThreadPoolExecutor(max_workers=HANDSHAKE_THREADS, thread_name_prefix="handshake")
         super().init_process()
 
@@ -114,6 +117,8 @@ class PeerAwareThreadWorker(TlsThreadWorker):
             super().enqueue_req(conn)
 
     def _serve_peer(self, conn) -> None:
+        with self.peer_queue_lock:
+            self.peer_queued += 1
         future = self.peer_pool.submit(self._handle_peer_calls, conn)
         future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
 
@@ -124,20 +129,32 @@ class PeerAwareThreadWorker(TlsThreadWorker):
         hands the next request to a pool thread again: two thread wake-ups per peer call, which cost more
         than the call's work on a busy two-core machine (``bench/trace.py``). A peer thread waits instead,
         up to ``PEER_LINGER``, for the connection's next request; a quiet connection goes back to the
-        loop as before."""
+        loop as before, and so does one whose thread another connection is waiting for (a leader of
+        seven takes proposals from six followers, more connections than the pool has threads)."""
+        with self.peer_queue_lock:
+            self.peer_queued -= 1
         while True:
             keep = self.handle(conn)
             if keep is not True or not self.alive:
                 return keep
             # (Bytes already read: gunicorn's own buffer, or TLS records the ssl module decrypted.)
             buffered = conn.parser.unreader.buf.getvalue() or getattr(conn.sock, "pending", lambda: 0)()
-            if not buffered:
-                try:
-                    readable, _, _ = select.select([conn.sock], [], [], PEER_LINGER)
-                except (OSError, ValueError):
-                    return False
-                if not readable:
-                    return keep
+            if not buffered and not self._next_request_soon(conn):
+                return keep
+
+    def _next_request_soon(self, conn) -> bool:
+        """Whether the connection's next request arrives within ``PEER_LINGER`` while no other connection
+        waits for a peer thread (checked every ``PEER_LINGER_SLICE``)."""
+        waited = 0.0
+        while waited < PEER_LINGER and self.peer_queued == 0 and self.alive:
+            try:
+                readable, _, _ = select.select([conn.sock], [], [], PEER_LINGER_SLICE)
+            except (OSError, ValueError):
+                return False
+            if readable:
+                return True
+            waited += PEER_LINGER_SLICE
+        return False
 
     def _request_kind(self, conn) -> str:
         """peer, public, tls (decided after the handshake), or waiting (nothing has arrived yet)."""
