@@ -296,8 +296,8 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
 def _write_with_lease(op: str, node, body: bytes, write: tuple, lease_text: str):
     """A put attached to a lease: one lease entry on the leader (the whole request is relayed there, its
     query string with it, rather than batched as a plain write)."""
-    if op != "put" or not _is_small_integer(lease_text) or not 0 < int(lease_text) < MAX_TIMESTAMP:
-        raise InvalidParameter("lease must be the positive integer id a lease grant answered, on a POST only")
+    if op != "put" or not _is_small_integer(lease_text):
+        raise InvalidParameter("lease must be the id a lease grant answered (1-19 decimal digits), on a POST only")
     tenant, name = write[0], write[1]
 
     def write_here():

@@ -23,10 +23,10 @@ def parse_tenant_of_lease(tenant: str) -> str:
     return tenant
 
 
-def parse_lease_id(text: str, what: str = "lease id") -> int:
-    """A lease id: the decimal digits of a positive integer below 2^63."""
-    if not _is_small_integer(text) or not 0 < int(text) < 2 ** 63:
-        raise InvalidParameter(f"{what} must be a positive integer (the id a grant answered)")
+def parse_lease_id(text: str) -> int:
+    """A lease id: 1-19 decimal digits (one no grant answered is simply not found)."""
+    if not _is_small_integer(text):
+        raise InvalidParameter("a lease id is 1-19 decimal digits (the id a grant answered)")
     return int(text)
 
 

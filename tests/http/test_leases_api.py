@@ -128,15 +128,17 @@ def test_a_bad_grant_body_is_400(client, body):
     assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_parameter"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/leases/acme/abc", "/api/v1/leases/acme/0",
-                                  "/api/v1/leases/acme/99999999999999999999"])
-def test_a_bad_lease_id_is_400(client, path):
-    assert client.get(path).status_code == 400
-    assert client.delete(path).status_code == 400
-    assert client.post(f"{path}/keepalive").status_code == 400
+@pytest.mark.parametrize("lease, status", [("abc", 400), ("-1", 400), ("99999999999999999999", 400),
+                                           ("0", 404), ("9999999999999999999", 404)])
+def test_a_lease_id_not_of_digits_is_400_and_one_never_granted_404(client, lease, status):
+    path = f"/api/v1/leases/acme/{lease}"
+    assert client.get(path).status_code == status
+    assert client.delete(path).status_code == status
+    assert client.post(f"{path}/keepalive").status_code == status
+    assert client.post(f"/api/v1/keys/acme/a?lease={lease}", data=b"v").status_code == status
 
 
-@pytest.mark.parametrize("query", ["lease=abc", "lease=0", "lease="])
+@pytest.mark.parametrize("query", ["lease=abc", "lease=-5", "lease="])
 def test_a_bad_lease_on_a_key_write_is_400_and_stores_nothing(client, query):
     answer = client.post(f"/api/v1/keys/acme/a?{query}", data=b"v")
     assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_parameter"
