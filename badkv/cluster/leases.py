@@ -28,6 +28,7 @@ class LeaseKeeper:
     def __init__(self, node):
         self.node = node
         self.countdown = Countdown(node.monotonic)
+        self._attached: tuple[int, dict] = (-1, {})  # (store.system_version, (tenant, name) -> (id, revision))
 
     # ---- what the views call ---------------------------------------------------------
     def grant(self, tenant: str, ttl: int) -> Lease:
@@ -99,13 +100,31 @@ class LeaseKeeper:
         self._commit([(tenant, name), (LEASE_TENANT, str(lease_id)), (DROPPED_TENANT, tenant)], decide)
         return written[0]
 
+    def leases_of(self, records: list[Record]) -> list[str | None]:
+        """The id of the lease each of ``records`` is attached to, or None (range listing shows them)."""
+        version, index = self._attached
+        if version != self.node.store.system_version:  # a reserved tenant changed: perhaps a lease
+            version, index = self.node.store.system_version, {}
+            for record in self.node.store.live_records(LEASE_TENANT):
+                lease = lease_of(record)
+                for name, revision in lease.keys.items():
+                    index[(lease.tenant, name)] = (record.name, revision)
+            self._attached = (version, index)
+        found = [index.get(record.key) for record in records]
+        return [attached[0] if attached is not None and attached[1] == record.revision else None
+                for attached, record in zip(found, records)]
+
     # ---- counting down ---------------------------------------------------------------
     def loop(self) -> None:
+        refused = None  # the last refusal logged: one line per change, not ten a second while it lasts
         while not self.node.stopping.wait(TICK_SECONDS):
             try:
                 self.tick()
+                refused = None
             except (NotLeader, Unavailable, Timeout) as error:
-                logger.info("%s: leases not ended or checkpointed this time: %s", self.node.name, error)
+                if str(error) != refused:
+                    logger.warning("%s: leases not ended or checkpointed for now: %s", self.node.name, error)
+                    refused = str(error)
             except Exception:
                 logger.exception("%s: lease tick failed; going on", self.node.name)
 

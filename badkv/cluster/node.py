@@ -45,7 +45,7 @@ from badkv.txn import Outcome, Transaction
 logger = logging.getLogger(__name__)
 
 TICKS_PER_HEARTBEAT = 4  # the core's time resolution: a quarter of the heartbeat interval
-LEASE_ACTIONS = ("grant", "keepalive", "revoke", "show", "write", "remaining")
+LEASE_ACTIONS = ("grant", "keepalive", "revoke", "show", "write", "remaining", "leases_of")
 PRUNE_CHUNK = 500  # dropped records taken out of the revision index per hold of the store lock (~3 ms)
 
 
@@ -242,7 +242,7 @@ class Node:
 
     def lease(self, action: str, *args):
         """A lease call: ``grant``, ``keepalive``, ``revoke``, ``show``, ``write`` (a key put attached to a
-        lease) or ``remaining`` of ``LeaseKeeper``."""
+        lease), ``remaining`` or ``leases_of`` of ``LeaseKeeper``."""
         if action not in LEASE_ACTIONS:
             raise ValueError(f"no lease action {action}")
         return getattr(self.leases, action)(*args)

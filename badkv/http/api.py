@@ -237,7 +237,7 @@ def range_keys(tenant: str):
     def read_here():
         found = node.range(tenant, consistency=consistency, min_revision=min_revision, timeout=timeout, **page)
         _check_token_again(node, consistency)
-        return jsonify(key_page(found, keys_only))
+        return jsonify(key_page(found, keys_only, node.lease("leases_of", found.records)))
 
     return _read(node, consistency, timeout, read_here)
 

@@ -248,3 +248,15 @@ def test_the_time_left_survives_a_restart_instead_of_starting_again(tmp_path, sn
         assert client.get("/api/v1/keys/acme/a").status_code == 404
     finally:
         restarted.stop()
+
+
+def test_range_listing_shows_the_lease_each_key_is_attached_to(client):
+    lease = grant(client)
+    assert client.post(f"/api/v1/keys/acme/a?lease={lease}", data=b"v").status_code == 202
+    assert client.post(f"/api/v1/keys/acme/b?lease={lease}", data=b"v").status_code == 202
+    assert client.post("/api/v1/keys/acme/c", data=b"v").status_code == 202
+    shown = {r["name"]: r["lease"] for r in client.get("/api/v1/keys/acme").get_json()["records"]}
+    assert shown == {"a": lease, "b": lease, "c": None}
+    assert client.post("/api/v1/keys/acme/b", data=b"w").status_code == 202  # detached by a plain write
+    shown = {r["name"]: r["lease"] for r in client.get("/api/v1/keys/acme?keys_only=true").get_json()["records"]}
+    assert shown == {"a": lease, "b": None, "c": None}
