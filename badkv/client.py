@@ -84,13 +84,16 @@ class Client:
                      int(response.headers["X-Badkv-Revision"]))
 
     def put(self, tenant: str, name: str, value: bytes, *, timestamp: int | None = None,
-            if_match: int | None = None, if_none_match: bool = False) -> dict:
+            if_match: int | None = None, if_none_match: bool = False, lease: str | int | None = None) -> dict:
+        """Write a key; ``lease``: attach it to that lease (deleted when the lease ends)."""
         headers = {"Content-Type": "application/octet-stream"}
         if if_match is not None:
             headers["If-Match"] = f'"{if_match}"'
         if if_none_match:
             headers["If-None-Match"] = "*"
-        return self._request("POST", self._key_path(tenant, name, timestamp), data=value, headers=headers).json()
+        params = {"lease": str(lease)} if lease is not None else None
+        return self._request("POST", self._key_path(tenant, name, timestamp), data=value, headers=headers,
+                             params=params).json()
 
     def delete(self, tenant: str, name: str, *, timestamp: int | None = None, if_match: int | None = None) -> dict:
         headers = {"If-Match": f'"{if_match}"'} if if_match is not None else {}
@@ -117,6 +120,27 @@ class Client:
             body = {part: items for part, items in (("compare", compare), ("success", success),
                                                     ("failure", failure)) if items is not None}
         return self._request("POST", f"/api/v1/txn/{quote(tenant, safe='')}", json=body).json()
+
+    # ---- leases ---------------------------------------------------------------------------------------
+    def _lease_path(self, tenant: str, lease: str | int | None = None, tail: str = "") -> str:
+        path = f"/api/v1/leases/{quote(tenant, safe='')}"
+        return path if lease is None else f"{path}/{quote(str(lease), safe='')}{tail}"
+
+    def lease_grant(self, tenant: str, ttl: int) -> dict:
+        """A new lease of ``ttl`` seconds: ``{"id", "ttl"}`` (the id is a string of digits)."""
+        return self._request("POST", self._lease_path(tenant), json={"ttl": ttl}).json()
+
+    def lease_keepalive(self, tenant: str, lease: str | int) -> dict:
+        """The lease's full TTL again: ``{"id", "ttl", "remaining"}``; ClientError 404 once it has ended."""
+        return self._request("POST", self._lease_path(tenant, lease, "/keepalive")).json()
+
+    def lease_revoke(self, tenant: str, lease: str | int) -> dict:
+        """End the lease now, deleting its keys."""
+        return self._request("DELETE", self._lease_path(tenant, lease)).json()
+
+    def lease_show(self, tenant: str, lease: str | int) -> dict:
+        """``{"id", "ttl", "remaining", "keys"}``: the time left by the leader's count, the attached names."""
+        return self._request("GET", self._lease_path(tenant, lease)).json()
 
     def take_all(self, since: int = 0, *, tenant: str | None = None, limit: int = 1000) -> list[dict]:
         """Every record changed at or after revision ``since``, paging with the ``next`` cursor."""

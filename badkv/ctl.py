@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("--timestamp", type=int)
     put.add_argument("--if-match", type=int, metavar="REVISION")
     put.add_argument("--if-none-match", action="store_true", help="only create, never overwrite")
+    put.add_argument("--lease", metavar="ID", help="attach the key to this lease (deleted when the lease ends)")
     delete = commands.add_parser("delete", help="delete a key")
     delete.add_argument("tenant")
     delete.add_argument("name")
@@ -89,7 +90,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_certs_command(commands)
     add_check_command(commands)
     _add_tenant_commands(commands)
+    _add_lease_commands(commands)
     return parser
+
+
+# ---- lease: grant, keepalive, revoke, show ----------------------------------------------------------
+def _add_lease_commands(commands) -> None:
+    lease = commands.add_parser("lease", help="leases: grant TENANT TTL | keepalive|revoke|show TENANT ID")
+    actions = lease.add_subparsers(dest="action", required=True, metavar="ACTION")
+    grant = actions.add_parser("grant", help="a new lease of TTL seconds; prints its id")
+    grant.add_argument("tenant")
+    grant.add_argument("ttl", type=int)
+    for action, text in (("keepalive", "start the lease's full TTL again"),
+                         ("revoke", "end the lease now, deleting its keys"),
+                         ("show", "the lease's TTL, time left and attached keys")):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("tenant")
+        parser.add_argument("id")
+
+
+def _run_lease(args: argparse.Namespace, client: Client) -> None:
+    if args.action == "grant":
+        print(json.dumps(client.lease_grant(args.tenant, args.ttl)))
+    else:
+        call = {"keepalive": client.lease_keepalive, "revoke": client.lease_revoke,
+                "show": client.lease_show}[args.action]
+        print(json.dumps(call(args.tenant, args.id)))
 
 
 # ---- tenant: tokens, quotas, drop -------------------------------------------------------------------
@@ -184,7 +210,7 @@ def run(args: argparse.Namespace, client: Client) -> int:
     elif args.command == "put":
         value = sys.stdin.buffer.read() if args.value == "-" else args.value.encode()
         print(json.dumps(client.put(args.tenant, args.name, value, timestamp=args.timestamp,
-                                    if_match=args.if_match, if_none_match=args.if_none_match)))
+                                    if_match=args.if_match, if_none_match=args.if_none_match, lease=args.lease)))
     elif args.command == "delete":
         print(json.dumps(client.delete(args.tenant, args.name, timestamp=args.timestamp)))
     elif args.command == "ls":
@@ -211,6 +237,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
         print(f"{moved['leader']} leads term {moved['term']}")
     elif args.command == "tenant":
         _run_tenant(args, client)
+    elif args.command == "lease":
+        _run_lease(args, client)
     return 0
 
 

@@ -81,6 +81,12 @@ class NotFound(BadkvError):
     code = "not_found"
 
 
+class LeaseNotFound(NotFound):
+    """A key write names a lease that does not exist (or has ended, or belongs to another tenant)."""
+
+    code = "lease_not_found"
+
+
 class Stale(BadkvError):
     """A write whose timestamp is older than the stored one (last-writer-wins)."""
 

@@ -18,6 +18,7 @@ import threading
 from badkv import tracing
 from badkv.conditions import QuietCondition
 from badkv.records import Key, Record
+from badkv.leases import records_of_lease_entry
 from badkv.txn import records_of_entry
 
 
@@ -59,7 +60,7 @@ class Applier:
             if entry["op"] == "noop":
                 node.store.apply_noop(entry["revision"], index)
                 continue
-            if entry["op"] == "txn":
+            if entry["op"] in ("txn", "lease"):
                 self._apply_txn(entry, index)
                 continue
             record = self._record_for(entry)
@@ -68,9 +69,11 @@ class Applier:
                 del self.pending[record.key]
 
     def _apply_txn(self, entry: dict, index: int) -> None:
-        """A transaction's records, all in one step of the store; the leader's pending ones if it built them."""
+        """A transaction's (or a lease entry's) records, all in one step of the store; the leader's pending
+        ones if it built them."""
         revision, records = entry["revision"], []
-        for built in records_of_entry(entry):
+        built_records = records_of_entry(entry) if entry["op"] == "txn" else records_of_lease_entry(entry)
+        for built in built_records:
             pending = self.pending.get(built.key)
             records.append(pending if pending is not None and pending.revision == revision else built)
         self.node.store.apply_all(records, revision, index)

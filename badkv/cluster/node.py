@@ -23,6 +23,7 @@ from badkv.cluster.driver import Driver
 from badkv.cluster.follower import Follower
 from badkv.cluster.forwarder import Forwarder
 from badkv.cluster.leadership import Leadership
+from badkv.cluster.leases import LeaseKeeper
 from badkv.cluster.reader import Reader
 from badkv.cluster.replicator import Replicator
 from badkv.cluster.snapshotter import Snapshotter
@@ -44,6 +45,7 @@ from badkv.txn import Outcome, Transaction
 logger = logging.getLogger(__name__)
 
 TICKS_PER_HEARTBEAT = 4  # the core's time resolution: a quarter of the heartbeat interval
+LEASE_ACTIONS = ("grant", "keepalive", "revoke", "show", "write", "remaining", "leases_of")
 PRUNE_CHUNK = 500  # dropped records taken out of the revision index per hold of the store lock (~3 ms)
 
 
@@ -75,7 +77,7 @@ class Node:
         self.applier, self.driver = Applier(self), Driver(self)
         self.writer, self.reader, self.follower = Writer(self), Reader(self), Follower(self)
         self.forwarder, self.transactions = Forwarder(self), TransactionWriter(self)
-        self.tenants = Tenants(self)
+        self.tenants, self.leases = Tenants(self), LeaseKeeper(self)
         self.replicators = {name: Replicator(self, name, client) for name, client in self.peers.items()}
         self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take)
         self.snapshots = Snapshotter(self, recovered.base_index)
@@ -121,6 +123,7 @@ class Node:
             self._spawn("tick", self._tick_loop)
         self._spawn("snapshot", self.snapshots.loop)
         self._spawn("prune", self._prune_loop)
+        self._spawn("leases", self.leases.loop)
         logger.info("%s: started as %s in term %d in a cluster of %d", self.name, self.core.role.value,
                     self.core.current_term, len(self.config.cluster))
 
@@ -236,6 +239,13 @@ class Node:
 
     def txn(self, tenant: str, txn: Transaction) -> Outcome:
         return self.transactions.run(tenant, txn)
+
+    def lease(self, action: str, *args):
+        """A lease call: ``grant``, ``keepalive``, ``revoke``, ``show``, ``write`` (a key put attached to a
+        lease), ``remaining`` or ``leases_of`` of ``LeaseKeeper``."""
+        if action not in LEASE_ACTIONS:
+            raise ValueError(f"no lease action {action}")
+        return getattr(self.leases, action)(*args)
 
     def read(self, tenant: str, name: str, *, consistency: str = "local", min_revision: int | None = None,
              timeout: float | None = None) -> Record:

@@ -237,7 +237,7 @@ def range_keys(tenant: str):
     def read_here():
         found = node.range(tenant, consistency=consistency, min_revision=min_revision, timeout=timeout, **page)
         _check_token_again(node, consistency)
-        return jsonify(key_page(found, keys_only))
+        return jsonify(key_page(found, keys_only, node.lease("leases_of", found.records)))
 
     return _read(node, consistency, timeout, read_here)
 
@@ -266,6 +266,10 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     if_match = _if_match(environ.get("HTTP_IF_MATCH"))
     if_none_match = _if_none_match(environ.get("HTTP_IF_NONE_MATCH"))
     value = body if op == "put" else b""
+    lease_text = _query_args(environ).get("lease")
+    if lease_text is not None:
+        return _write_with_lease(op, node, body, (tenant, name, value, timestamp, if_match, if_none_match),
+                                 lease_text)
     avoid = frozenset()
     for _ in range(2):
         if node.is_leader and not avoid:
@@ -287,6 +291,19 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
             return Response(relayed_body, status=status, headers=relayed_headers)
         avoid = frozenset()  # this node leads now: serve it here
     raise NotLeader("leadership moved while the request was served; try again", leader=node.leader)
+
+
+def _write_with_lease(op: str, node, body: bytes, write: tuple, lease_text: str):
+    """A put attached to a lease: one lease entry on the leader (the whole request is relayed there, its
+    query string with it, rather than batched as a plain write)."""
+    if op != "put" or not _is_small_integer(lease_text):
+        raise InvalidParameter("lease must be the id a lease grant answered (1-19 decimal digits), on a POST only")
+    tenant, name = write[0], write[1]
+
+    def write_here():
+        return written(tenant, name, node.lease("write", *write, int(lease_text)))
+
+    return _at_the_leader(node, body, node.config.write_timeout, write_here)
 
 
 @bp.get("/take/<timestamp>")

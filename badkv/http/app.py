@@ -9,7 +9,7 @@ from flask import Flask
 
 from badkv.cluster.node import Node
 from badkv.config import Config
-from badkv.http import admin, api, auth, dashboard, peer, tenants, txn
+from badkv.http import admin, api, auth, dashboard, leases, peer, tenants, txn
 from badkv.http.errors import register_error_handlers
 from badkv.http.metrics import Metrics
 from badkv import tracing
@@ -28,7 +28,7 @@ def create_app(config: Config | None = None, node: Node | None = None) -> Flask:
     app.extensions["badkv_node"] = node
     app.extensions["badkv_metrics"] = metrics
     metrics.instrument(app)
-    for blueprint in (api.bp, txn.bp, admin.bp, dashboard.bp, tenants.bp, peer.bp):
+    for blueprint in (api.bp, txn.bp, leases.bp, admin.bp, dashboard.bp, tenants.bp, peer.bp):
         app.register_blueprint(blueprint)
     auth.install(app, config.auth)
     register_error_handlers(app)

@@ -1,6 +1,6 @@
 """Bearer-token checks with ``-auth on``: which token opens which route, decided before the view runs.
 
-A tenant's token opens that tenant's keys, its transactions and its take (``take?tenant=``); the
+A tenant's token opens that tenant's keys, its transactions, its leases and its take (``take?tenant=``); the
 admin token opens everything. ``/admin/health``, ``/admin/ready`` and the OpenAPI
 document stay open (load balancers, clients learning the API), and the peer API
 is guarded by the cluster's own boundary, not by client tokens. The check runs
@@ -34,7 +34,7 @@ def scope_of(endpoint: str, view_args: dict | None, args) -> str | None:
     whole take feed)."""
     if endpoint == "api.take":
         return args.get("tenant")
-    if endpoint.startswith(("api.", "txn.")):
+    if endpoint.startswith(("api.", "txn.", "leases.")):
         return (view_args or {}).get("tenant")
     return None
 

@@ -23,11 +23,13 @@ def write_answer(tenant: str, name: str, record: Record) -> str:
             f'"revision": {record.revision}}}')
 
 
-def key_page(page, keys_only: bool) -> dict:
-    """One page of ``GET /api/v1/keys/{tenant}`` (a range listing); values in base64, left out with keys_only."""
+def key_page(page, keys_only: bool, leases: list | None = None) -> dict:
+    """One page of ``GET /api/v1/keys/{tenant}`` (a range listing); values in base64, left out with keys_only;
+    ``leases``: the lease id of each record, or None."""
     records = []
-    for record in page.records:
-        shown = {"name": record.name, "timestamp": record.timestamp, "revision": record.revision, "lease": None}
+    leases = leases or [None] * len(page.records)
+    for record, lease in zip(page.records, leases):
+        shown = {"name": record.name, "timestamp": record.timestamp, "revision": record.revision, "lease": lease}
         if not keys_only:
             shown["value"] = base64.b64encode(record.value).decode("ascii")
         records.append(shown)

@@ -134,7 +134,7 @@ class Metrics:
                                              self.latency.labels(route, key[1]))
                 child[0].inc()
                 child[1].observe(time.perf_counter() - started)
-                if request is not None and request.blueprint in ("api", "txn") and key[2] != "400":
+                if request is not None and request.blueprint in ("api", "txn", "leases") and key[2] != "400":
                     self._count_tenant(request, int(key[2]))
 
         app.wsgi_app = counted_wsgi_app

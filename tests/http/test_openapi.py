@@ -21,14 +21,18 @@ AUTH = {"401", "403"}  # with -auth on: no valid token, or a token that does not
 QUOTA = {"429", "507"}  # over the tenant's write rate; over its keys or bytes (a delete adds neither)
 EXPECTED_STATUSES = {
     ("get", "/api/v1/keys/{tenant}/{name}"): {"200", "400", "404", "503", "504"} | AUTH,
-    ("post", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "409", "412", "413", "503", "504"} | AUTH | QUOTA,
-    ("post", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "409", "412", "413", "503", "504"} | AUTH
-    | QUOTA,
+    ("post", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "404", "409", "412", "413", "503", "504"} | AUTH | QUOTA,
+    ("post", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "404", "409", "412", "413", "503", "504"}
+    | AUTH | QUOTA,
     ("delete", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "404", "409", "412", "413", "429", "503", "504"} | AUTH,
     ("delete", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "404", "409", "412", "413", "429", "503",
                                                             "504"} | AUTH,
     ("get", "/api/v1/take/{timestamp}"): {"200", "400"} | AUTH,
     ("post", "/api/v1/txn/{tenant}"): {"200", "400", "409", "413", "503", "504"} | AUTH | QUOTA,
+    ("post", "/api/v1/leases/{tenant}"): {"201", "400", "503", "504"} | AUTH,
+    ("post", "/api/v1/leases/{tenant}/{lease_id}/keepalive"): {"200", "400", "404", "503", "504"} | AUTH,
+    ("get", "/api/v1/leases/{tenant}/{lease_id}"): {"200", "400", "404", "503"} | AUTH,
+    ("delete", "/api/v1/leases/{tenant}/{lease_id}"): {"202", "400", "404", "503", "504"} | AUTH,
     ("get", "/api/v1/openapi.json"): {"200"},
     ("get", "/admin/stats"): {"200"} | AUTH,
     ("get", "/admin/metrics"): {"200"} | AUTH,
@@ -200,7 +204,8 @@ def test_writes_document_body_and_preconditions(document):
         if not path.startswith("/api/v1/keys/") or method == "get":
             continue
         names = {_resolve(document, p)["name"] for p in operation["parameters"]}
-        assert names == {"If-Match", "If-None-Match"}, (method, path)
+        # (only a put can attach its key to a lease)
+        assert names == {"If-Match", "If-None-Match"} | ({"lease"} if method == "post" else set()), (method, path)
         if method == "post":
             body = _resolve(document, operation["requestBody"])
             assert "application/octet-stream" in body["content"]
