@@ -107,8 +107,11 @@ def final_pair_values(url: str, tenant: str, pairs: list[str]) -> dict[str, str 
     """Each pair's register value on the node at ``url`` (after the run: a local range page per pair)."""
     finals = {}
     for pair in pairs:
-        page = requests.get(f"{url}/api/v1/keys/{tenant}", params={"prefix": f"{pair}."}, timeout=2).json()
-        records = page["records"]
+        response = requests.get(f"{url}/api/v1/keys/{tenant}", params={"prefix": f"{pair}."}, timeout=2)
+        if response.status_code != 200:  # the final read must work: say what the node answered instead
+            raise RuntimeError(f"final range read of {pair} on {url}: HTTP {response.status_code}: "
+                               f"{response.text[:200]}")
+        records = response.json()["records"]
         finals[pair] = pair_value(pair, {r["name"]: _text(r["value"]) for r in records})
     return finals
 
