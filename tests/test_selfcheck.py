@@ -8,7 +8,7 @@ import pytest
 from badkv.client import ClientError
 from badkv.ctl import build_parser
 from badkv.selfcheck import EXIT_COULD_NOT_RUN, EXIT_LINEARIZABLE, EXIT_NOT_LINEARIZABLE, SelfCheck, check_tenant, judge
-from badkv.http.api import TENANT_PATTERN
+from badkv.http.params import TENANT_PATTERN
 from badkv.security.tokens import is_reserved
 from badkv.testing.history import Operation
 

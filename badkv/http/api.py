@@ -1,133 +1,30 @@
-"""The public ``/api/v1`` blueprint: keys and take.
+"""The public ``/api/v1`` blueprint: keys, range listing and take.
 
-Every path and query parameter is validated here, once, at the edge; views
+Every path and query parameter is validated at the edge (``params.py``); views
 are guard clauses followed by one Node call.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from badkv.errors import (InvalidName, InvalidParameter, InvalidTenant, InvalidTimestamp, NotLeader,
-                          ReservedTenant, TooLarge)
+from badkv.errors import InvalidParameter, NotLeader, ReservedTenant
 from badkv.cluster.transport import FORWARDED_BY
 from badkv.http.auth import check_request
 from badkv.http.codec import key_page, record_headers, take_page
+from badkv.http.params import (CONSISTENCY_LEVELS, CONTROL_CHARACTERS, DEFAULT_TAKE_LIMIT, MAX_NAME_BYTES,
+                               MAX_TAKE_LIMIT, MAX_TIMESTAMP, parse_if_match, parse_if_none_match,
+                               is_small_integer, parse_name, parse_tenant, parse_timestamp, query_args, query_int,
+                               read_timeout, read_value)
 from badkv.http.proposals import proposal, written
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-TENANT_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-MAX_NAME_BYTES = 1024
-MAX_TIMESTAMP = 2 ** 63
-CONSISTENCY_LEVELS = ("local", "leader", "linearizable")
-DEFAULT_TAKE_LIMIT = 1000
-MAX_TAKE_LIMIT = 10000
-
-
 def _node():
     return current_app.extensions["badkv_node"]
-
-
-def parse_tenant(tenant: str) -> str:
-    if not TENANT_PATTERN.fullmatch(tenant):
-        raise InvalidTenant("tenant must be 1-128 characters of letters, digits, '.', '_' or '-'")
-    return tenant
-
-
-def parse_name(name: str) -> str:
-    size = len(name.encode("utf-8", "surrogatepass"))
-    if not 1 <= size <= MAX_NAME_BYTES:
-        raise InvalidName(f"name must be 1-{MAX_NAME_BYTES} bytes of UTF-8")
-    if CONTROL_CHARACTERS.search(name) or "/" in name:
-        raise InvalidName("name must not contain '/' or control characters")
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidName("name must be valid UTF-8") from None
-    return name
-
-
-def parse_timestamp(text: str, what: str = "timestamp") -> int:
-    """A count of nanoseconds since the epoch, 0 <= t < 2^63."""
-    if not _is_small_integer(text) or int(text) >= MAX_TIMESTAMP:
-        raise InvalidTimestamp(f"{what} must be an integer count of nanoseconds, 0 <= t < 2^63")
-    return int(text)
-
-
-def _is_small_integer(text: str) -> bool:
-    """Digits only and short enough that int() is cheap and cannot refuse it."""
-    return text.isascii() and text.isdigit() and len(text) <= 19
-
-
-def _query_int(args, name: str, default, low: int, high: int):
-    text = args.get(name)
-    if text is None:
-        return default
-    if not _is_small_integer(text) or not low <= int(text) <= high:
-        raise InvalidParameter(f"{name} must be an integer from {low} to {high}")
-    return int(text)
-
-
-def _read_timeout(args, limit: float):
-    text = args.get("timeout")
-    if text is None:
-        return None
-    try:
-        seconds = float(text.removesuffix("s"))
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= limit:
-        raise InvalidParameter(f"timeout must be a number of seconds from 0 to {limit:g}")
-    return seconds
-
-
-_NO_ARGS: dict = {}
-
-
-def _query_args(environ):
-    """The query arguments, parsed only when there are any (most key requests have none)."""
-    return request.args if environ.get("QUERY_STRING") else _NO_ARGS
-
-
-def _if_match(header: str | None) -> int | None:
-    if header is None:
-        return None
-    text = header.strip().removeprefix("W/").strip('"')
-    if not _is_small_integer(text):
-        raise InvalidParameter('If-Match must be a quoted revision, e.g. "1700000000000000000"')
-    return int(text)
-
-
-def _if_none_match(header: str | None) -> bool:
-    if header is None:
-        return False
-    if header.strip() != "*":
-        raise InvalidParameter("If-None-Match supports only *")
-    return True
-
-
-def _read_value(environ, limit: int) -> bytes:
-    """The request body, refused (413) above ``limit`` bytes.
-
-    With a Content-Length (every client we know sends one) the WSGI input is read
-    directly: werkzeug's stream wrappers cost more than the rest of a write's parsing.
-    """
-    length = environ.get("CONTENT_LENGTH")
-    if length and length.isascii() and length.isdigit():
-        if not _is_small_integer(length) or int(length) > limit:  # (a 20-digit length is too large too)
-            raise TooLarge(f"the value is larger than the limit of {limit} bytes", limit=limit)
-        value = environ["wsgi.input"].read(int(length))
-    else:
-        value = request.get_data(cache=True)
-    if len(value) > limit:
-        raise TooLarge(f"the value is larger than the limit of {limit} bytes", limit=limit)
-    return value
 
 
 def _at_the_leader(node, body: bytes, leader_wait: float, serve_here):
@@ -164,12 +61,12 @@ def get_key(tenant: str, name: str):
     parse_tenant(tenant)
     parse_name(name)
     node = _node()
-    args = _query_args(request.environ)
+    args = query_args(request.environ)
     consistency = args.get("consistency", "local")
     if consistency not in CONSISTENCY_LEVELS:
         raise InvalidParameter("consistency must be one of local, leader, linearizable")
-    min_revision = _query_int(args, "min_revision", None, 0, MAX_TIMESTAMP - 1)
-    timeout = _read_timeout(args, node.config.max_read_timeout)
+    min_revision = query_int(args, "min_revision", None, 0, MAX_TIMESTAMP - 1)
+    timeout = read_timeout(args, node.config.max_read_timeout)
     def read_here():
         record = node.read(tenant, name, consistency=consistency, min_revision=min_revision, timeout=timeout)
         _check_token_again(node, consistency)
@@ -226,12 +123,12 @@ def range_keys(tenant: str):
     consistency = args.get("consistency", "local")
     if consistency not in CONSISTENCY_LEVELS:
         raise InvalidParameter("consistency must be one of local, leader, linearizable")
-    min_revision = _query_int(args, "min_revision", None, 0, MAX_TIMESTAMP - 1)
-    timeout = _read_timeout(args, node.config.max_read_timeout)
+    min_revision = query_int(args, "min_revision", None, 0, MAX_TIMESTAMP - 1)
+    timeout = read_timeout(args, node.config.max_read_timeout)
     page = {"start": _name_bound(args, "start") or "", "end": _name_bound(args, "end") or None,
             "prefix": _name_bound(args, "prefix") or "", "reverse": _flag(args, "reverse"),
             "count_only": _flag(args, "count_only"),
-            "limit": _query_int(args, "limit", DEFAULT_TAKE_LIMIT, 1, MAX_TAKE_LIMIT)}
+            "limit": query_int(args, "limit", DEFAULT_TAKE_LIMIT, 1, MAX_TAKE_LIMIT)}
     keys_only = _flag(args, "keys_only")
 
     def read_here():
@@ -262,11 +159,11 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
     timestamp = None if timestamp_text is None else parse_timestamp(timestamp_text)
     node = _node()
     environ = request.environ
-    body = _read_value(environ, node.config.max_value_size)  # a delete's body too: the limit holds for it
-    if_match = _if_match(environ.get("HTTP_IF_MATCH"))
-    if_none_match = _if_none_match(environ.get("HTTP_IF_NONE_MATCH"))
+    body = read_value(environ, node.config.max_value_size)  # a delete's body too: the limit holds for it
+    if_match = parse_if_match(environ.get("HTTP_IF_MATCH"))
+    if_none_match = parse_if_none_match(environ.get("HTTP_IF_NONE_MATCH"))
     value = body if op == "put" else b""
-    lease_text = _query_args(environ).get("lease")
+    lease_text = query_args(environ).get("lease")
     if lease_text is not None:
         return _write_with_lease(op, node, body, (tenant, name, value, timestamp, if_match, if_none_match),
                                  lease_text)
@@ -296,7 +193,7 @@ def _write(op: str, tenant: str, name: str, timestamp_text: str | None):
 def _write_with_lease(op: str, node, body: bytes, write: tuple, lease_text: str):
     """A put attached to a lease: one lease entry on the leader (the whole request is relayed there, its
     query string with it, rather than batched as a plain write)."""
-    if op != "put" or not _is_small_integer(lease_text):
+    if op != "put" or not is_small_integer(lease_text):
         raise InvalidParameter("lease must be the id a lease grant answered (1-19 decimal digits), on a POST only")
     tenant, name = write[0], write[1]
 
@@ -310,7 +207,7 @@ def _write_with_lease(op: str, node, body: bytes, write: tuple, lease_text: str)
 def take(timestamp: str):
     since = parse_timestamp(timestamp)
     args = request.args
-    limit = _query_int(args, "limit", DEFAULT_TAKE_LIMIT, 1, MAX_TAKE_LIMIT)
+    limit = query_int(args, "limit", DEFAULT_TAKE_LIMIT, 1, MAX_TAKE_LIMIT)
     tenant = args.get("tenant")
     if tenant is not None:
         parse_tenant(tenant)

@@ -8,7 +8,8 @@ import json
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from badkv.errors import InvalidParameter, ReservedTenant
-from badkv.http.api import _at_the_leader, _is_small_integer, parse_tenant
+from badkv.http.api import _at_the_leader
+from badkv.http.params import is_small_integer, parse_tenant
 from badkv.leases import MAX_TTL, MIN_TTL
 
 bp = Blueprint("leases", __name__, url_prefix="/api/v1")
@@ -25,7 +26,7 @@ def parse_tenant_of_lease(tenant: str) -> str:
 
 def parse_lease_id(text: str) -> int:
     """A lease id: 1-19 decimal digits (one no grant answered is simply not found)."""
-    if not _is_small_integer(text):
+    if not is_small_integer(text):
         raise InvalidParameter("a lease id is 1-19 decimal digits (the id a grant answered)")
     return int(text)
 

@@ -12,6 +12,7 @@ from flask import Response, current_app
 from badkv.errors import BadkvError, BadRequest, Forbidden, ReservedTenant, Unauthenticated
 from badkv.http.auth import bearer_token
 from badkv.http.codec import record_headers, write_answer
+from badkv.http.params import parse_name, parse_tenant
 from badkv.security.tokens import TokenIndex
 
 RELAYED_HEADERS = ("content-type", "etag", "retry-after", "www-authenticate")
@@ -52,8 +53,6 @@ def answer_proposals(node, proposals: list) -> list[list]:
 
 def _admit(node, proposed) -> dict:
     """Check one proposal as the public API checks a write; ``Writer.begin``'s arguments."""
-    from badkv.http.api import parse_name, parse_tenant  # (api imports this module)
-
     if not isinstance(proposed, dict) or any(not isinstance(proposed.get(field), kind)
                                              for field, kind in FIELDS.items()) or proposed["op"] not in ("put", "delete"):
         raise BadRequest("a malformed proposal")

@@ -13,7 +13,8 @@ import json
 from flask import Blueprint, current_app, jsonify, request
 
 from badkv.errors import InvalidTransaction, ReservedTenant, TooLarge
-from badkv.http.api import MAX_TIMESTAMP, _at_the_leader, parse_name, parse_tenant
+from badkv.http.api import _at_the_leader
+from badkv.http.params import MAX_TIMESTAMP, parse_name, parse_tenant
 from badkv.txn import (COMPARE_OPS, MAX_BODY_BYTES, MAX_OPERATIONS, OPERATIONS, TARGETS, Compare, Operation,
                        Transaction)
 

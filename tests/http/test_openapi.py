@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 
 import badkv
-from badkv.http import api
+from badkv.http import api, params
 from badkv.security import quotas
 
 DOCUMENT_PATH = Path(badkv.__file__).parent / "http" / "openapi.json"
@@ -213,7 +213,7 @@ def test_writes_document_body_and_preconditions(document):
 
 def test_limits_match_the_code(document):
     parameters = document["components"]["parameters"]
-    assert parameters["Tenant"]["schema"]["pattern"] == api.TENANT_PATTERN.pattern
+    assert parameters["Tenant"]["schema"]["pattern"] == params.TENANT_PATTERN.pattern
     assert parameters["Name"]["schema"]["maxLength"] == api.MAX_NAME_BYTES
     assert parameters["Timestamp"]["schema"]["maximum"] == api.MAX_TIMESTAMP - 1
     assert parameters["MinRevision"]["schema"]["maximum"] == api.MAX_TIMESTAMP - 1
