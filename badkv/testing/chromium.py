@@ -101,13 +101,20 @@ class Browser:
         return result["result"].get("value")
 
     def wait_for(self, expression: str, timeout: float, what: str):
-        """Evaluate ``expression`` until it is truthy (its value is returned); fail after ``timeout``."""
+        """Evaluate ``expression`` until it is truthy (its value is returned); fail after ``timeout``.
+
+        An expression that throws counts as not yet: ``Page.navigate`` returns before the new document
+        has loaded, so the first evaluations may still see the old one, without the page's elements."""
         deadline = time.monotonic() + timeout
         value = None
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
-                return value
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError as error:
+                value = error
+            else:
+                if value:
+                    return value
             time.sleep(0.1)
         raise AssertionError(f"{what}: not within {timeout}s (last value {value!r})")
 
