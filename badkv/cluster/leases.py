@@ -207,9 +207,9 @@ class LeaseKeeper:
         revision, log them as one entry and wait until it is acknowledged, as a transaction does."""
         node = self.node
         with node.lock:
-            self._admit(keys() if callable(keys) else keys)
+            node.writer.admit(keys() if callable(keys) else keys, "lease change")
             if callable(keys):
-                self._admit(keys())  # the lease may have gained keys while this waited
+                node.writer.admit(keys(), "lease change")  # the lease may have gained keys while this waited
             revision = node.clock.next()
             writes = decide(revision)
             if not writes:
@@ -228,19 +228,7 @@ class LeaseKeeper:
                 raise
             node.applier.progressed()
             acknowledged = node.applier.outcome(waiter)
-        if acknowledged is None:
-            try:
-                node.writer.make_durable(appended or entry["index"])
-                acknowledged = node.applier.wait(waiter, node.config.write_timeout)
-            finally:
-                with node.lock:
-                    node.applier.forget(waiter)
-        if acknowledged is False:
-            raise Unavailable("the leader changed before the lease change was committed; it did not take effect",
-                              retry_after=1)
-        if acknowledged is None:
-            raise Timeout("the lease change was not acknowledged in time; it may or may not take effect",
-                          revision=revision)
+        node.writer.await_ack(waiter, appended or entry["index"], acknowledged, revision, "lease change")
 
     def _unpend(self, writes: list[Record]) -> None:
         pending = self.node.applier.pending
@@ -248,17 +236,3 @@ class LeaseKeeper:
             if pending.get(record.key) is record:
                 del pending[record.key]
 
-    def _admit(self, keys: list) -> None:
-        """(Lock held.) This node leads with current state, a quorum answers it, and no write to any of
-        ``keys`` is in flight."""
-        node = self.node
-        node.wait_until_serving(node.config.leader_wait)
-        if node.peers and not node.core.has_quorum():
-            raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
-        pending = node.applier.pending
-        if any(key in pending for key in keys) and not node.applier.changed.wait_for(
-                lambda: not any(key in pending for key in keys) or node.stopping.is_set(),
-                timeout=node.config.write_timeout):
-            raise Unavailable("an earlier write to a key of the lease is still being replicated", retry_after=1)
-        if not node.core.is_leader or node.core.transferring:
-            raise NotLeader("this node stopped leading while the lease change waited", leader=node.core.leader)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from badkv.errors import NotLeader, Timeout, Unavailable
+from badkv.errors import Unavailable
 from badkv.store import DROPPED_TENANT
 from badkv.txn import Outcome, Transaction, decide, txn_entry
 
@@ -34,7 +34,7 @@ class TransactionWriter:
         # A drop of the tenant in flight changes every key of it: the transaction waits for it too.
         keys = [(tenant, name) for name in sorted(txn.names())] + [(DROPPED_TENANT, tenant)]
         with node.lock:
-            self._admit(keys)
+            node.writer.admit(keys, "transaction")
             revision = node.clock.next()
             outcome = decide(txn, tenant, lambda name: node.store.get(tenant, name), revision)
             node.tenants.admit_txn(tenant, outcome.writes, outcome.replaced)
@@ -50,19 +50,7 @@ class TransactionWriter:
                 raise
             node.applier.progressed()
             acknowledged = node.applier.outcome(waiter)  # a single node in memory is done already
-        if acknowledged is None:
-            try:
-                node.writer.make_durable(appended or entry["index"])
-                acknowledged = node.applier.wait(waiter, node.config.write_timeout)
-            finally:
-                with node.lock:
-                    node.applier.forget(waiter)
-        if acknowledged is False:
-            raise Unavailable("the leader changed before the transaction was committed; it did not take effect",
-                              retry_after=1)
-        if acknowledged is None:
-            raise Timeout("the transaction was not acknowledged in time; it may or may not take effect",
-                          revision=revision)
+        node.writer.await_ack(waiter, appended or entry["index"], acknowledged, revision, "transaction")
         return outcome
 
     def _unpend(self, outcome: Outcome) -> None:
@@ -71,18 +59,3 @@ class TransactionWriter:
             if pending.get(record.key) is record:
                 del pending[record.key]
 
-    def _admit(self, keys: list) -> None:
-        """(Lock held.) The checks of ``Writer`` before a write, for every key of the transaction: this node
-        leads with current state, a quorum answers it, and no write to any of the keys is in flight."""
-        node = self.node
-        node.wait_until_serving(node.config.leader_wait)
-        if node.peers and not node.core.has_quorum():
-            raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
-        pending = node.applier.pending
-        if any(key in pending for key in keys) and not node.applier.changed.wait_for(
-                lambda: not any(key in pending for key in keys) or node.stopping.is_set(),
-                timeout=node.config.write_timeout):
-            raise Unavailable("an earlier write to a key of the transaction is still being replicated",
-                              retry_after=1)
-        if not node.core.is_leader or node.core.transferring:
-            raise NotLeader("this node stopped leading while the transaction waited", leader=node.core.leader)

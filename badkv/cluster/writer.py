@@ -77,7 +77,7 @@ class Writer:
         tracing.stamp("write-lock-wait")
         with node.lock:
             tracing.stamp("write-locked")
-            self._admit(key)
+            self.admit((key,))
             current = node.store.get(tenant, name)
             revision = node.clock.next()
             timestamp = revision if timestamp is None else timestamp
@@ -103,39 +103,46 @@ class Writer:
 
     def finish(self, pending: PendingWrite) -> Record:
         """Flush the log through the write's entry, wait until the ack rule holds; the stored record."""
+        self.await_ack(pending.waiter, pending.appended, pending.outcome, pending.record.revision)
+        return pending.record
+
+    def await_ack(self, waiter, appended: int, outcome: bool | None, revision: int, what: str = "write") -> None:
+        """(Lock not held.) For any entry a leader logged with an ``Applier.expect`` waiter (a write, a
+        transaction, a lease change): flush the log through ``appended``, wait until the ack rule holds;
+        raise Unavailable if the entry was lost, Timeout if the outcome is unknown."""
         node = self.node
-        outcome = pending.outcome
         if outcome is None:
             try:
-                self.make_durable(pending.appended)
+                self.make_durable(appended)
                 tracing.stamp("write-wait")
-                outcome = node.applier.wait(pending.waiter, node.config.write_timeout)
+                outcome = node.applier.wait(waiter, node.config.write_timeout)
                 tracing.stamp("write-woken")
             finally:
                 with node.lock:
-                    node.applier.forget(pending.waiter)
+                    node.applier.forget(waiter)
         if outcome is False:
-            raise Unavailable("the leader changed before the write was committed; it did not take effect",
+            raise Unavailable(f"the leader changed before the {what} was committed; it did not take effect",
                               retry_after=1)
         if outcome is None:
-            raise Timeout("the write was not acknowledged in time; it may or may not take effect",
-                          revision=pending.record.revision)
-        return pending.record
+            raise Timeout(f"the {what} was not acknowledged in time; it may or may not take effect",
+                          revision=revision)
 
-    def _admit(self, key) -> None:
-        """(Lock held.) Wait until this node can take the write: it leads with current state, a quorum
-        answers it, and no earlier write to the key is in flight; raise the error to answer if not."""
+    def admit(self, keys, what: str = "write") -> None:
+        """(Lock held.) Wait until this node can log a ``what`` (a write, a transaction, a lease change) on
+        ``keys``: it leads with current state, a quorum answers it, and no earlier write to any of the keys
+        is in flight; raise the error to answer if not."""
         node = self.node
         node.wait_until_serving(node.config.leader_wait)
         # A cluster of one has nobody to evict and is its own quorum.
         if node.peers and not node.core.has_quorum():
             raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
-        if key in node.applier.pending and not node.applier.changed.wait_for(
-                lambda: key not in node.applier.pending or node.stopping.is_set(),
+        pending = node.applier.pending
+        if any(key in pending for key in keys) and not node.applier.changed.wait_for(
+                lambda: not any(key in pending for key in keys) or node.stopping.is_set(),
                 timeout=node.config.write_timeout):
-            raise Unavailable("an earlier write to this key is still being replicated", retry_after=1)
+            raise Unavailable(f"an earlier write to a key of this {what} is still being replicated", retry_after=1)
         if not node.core.is_leader or node.core.transferring:
-            raise NotLeader("this node stopped leading while the write waited", leader=node.core.leader)
+            raise NotLeader(f"this node stopped leading while the {what} waited", leader=node.core.leader)
 
     def make_durable(self, index: int) -> None:
         """Group commit (lock not held): fsync this node's log through ``index``, then count it (a leader's
