@@ -80,7 +80,7 @@ class Node:
         self.forwarder, self.transactions = Forwarder(self), TransactionWriter(self)
         self.tenants, self.leases, self.gc = Tenants(self), LeaseKeeper(self), TombstoneCollector(self)
         self.replicators = {name: Replicator(self, name, client) for name, client in self.peers.items()}
-        self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take)
+        self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take, name=self.name)
         self.snapshots = Snapshotter(self, recovered.base_index)
         self.leadership = Leadership(self)
         self.advance(lambda: None)  # a cluster of one led at once: its term's no-op goes to disk now

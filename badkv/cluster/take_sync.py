@@ -46,8 +46,10 @@ class TakeSync:
     put it instead of moving it on.
     """
 
-    def __init__(self, store: Store, fetch_page: Callable[[int, int], dict], page_limit: int = 1000):
+    def __init__(self, store: Store, fetch_page: Callable[[int, int], dict], page_limit: int = 1000,
+                 name: str = ""):
         self.store = store
+        self.name = name  # the node's, for its log lines
         self.fetch_page = fetch_page
         self.page_limit = page_limit
         self._one_pass = threading.Lock()
@@ -138,14 +140,14 @@ class TakeSync:
         """Told 410: move the cursor to the source's ``horizon`` if this store applied every entry below it
         through its log (nothing below it is left to repair); else count it and leave the cursor."""
         if self.store.applied_revision + 1 >= horizon and self._resets == resets:
-            logger.info("take sync: cursor %d is behind the leader's horizon %d, which this node has applied "
-                        "past; going on from there", self.cursor, horizon)
+            logger.info("%s: take sync: cursor %d is behind the leader's horizon %d, which this node has applied "
+                        "past; going on from there", self.name, self.cursor, horizon)
             self.cursor = max(self.cursor, horizon)
             return True
         self.expired += 1
-        logger.warning("take sync: cursor %d is behind the leader's horizon %d and this node has applied only "
-                       "through revision %d; waiting for the log or a copy of the leader's state", self.cursor,
-                       horizon, self.store.applied_revision)
+        logger.warning("%s: take sync: cursor %d is behind the leader's horizon %d and this node has applied "
+                       "only through revision %d; waiting for the log or a copy of the leader's state", self.name,
+                       self.cursor, horizon, self.store.applied_revision)
         return False
 
     def stats(self) -> dict:
