@@ -20,6 +20,11 @@ class HybridClock:
             self._last = max(self._now_ns(), self._last + 1)
             return self._last
 
+    def now(self) -> int:
+        """The time a stamp taken now would at least have, without taking one."""
+        with self._lock:
+            return max(self._now_ns(), self._last)
+
     def observe(self, revision: int) -> None:
         """Never stamp at or below a revision already seen (e.g. replayed from the log)."""
         with self._lock:

@@ -97,6 +97,7 @@ class Config:
     sync_interval: float = 10.0
     max_batch_entries: int = 2000
     snapshot_entries: int = 100_000
+    tombstone_retention: float = 86400.0  # seconds a tombstone lives at least (then gc removes it, see store.py)
     repair: bool = False
     log_level: str = "info"
     log_format: str = "text"
@@ -182,7 +183,7 @@ class Config:
         if self.max_value_size < 1:
             raise ConfigError("max value size must be at least 1 byte")
         for name in ("write_timeout", "read_timeout", "max_read_timeout", "isr_timeout", "heartbeat_interval",
-                     "election_timeout", "leader_wait", "peer_timeout", "sync_interval"):
+                     "election_timeout", "leader_wait", "peer_timeout", "sync_interval", "tombstone_retention"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name.replace('_', ' ')} must be positive (a finite number of seconds)")
@@ -259,6 +260,24 @@ def _parse_option(option: Option, value: object, source: str) -> object:
         raise ConfigError(f"{source}: {value!r} is not a valid {option.metavar or 'value'}") from None
 
 
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds, from a plain number of seconds (``90``, ``1.5``) or a Go-style duration (``24h``, ``1h30m``,
+    ``500ms``)."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise ConfigError(f"{text!r} is not a duration (seconds, or e.g. 24h, 1h30m, 90s, 500ms)")
+    return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+
+
 def _size(text: str) -> int:
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
     text = text.strip().lower().removesuffix("ib").removesuffix("b")
@@ -299,6 +318,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("sync_interval", float, "seconds between take syncs from the leader (default 10)", "SECONDS"),
     Option("max_batch_entries", int, "most log entries in one append call (default 2000)", "N"),
     Option("snapshot_entries", int, "log entries between snapshots (default 100000)", "N"),
+    Option("tombstone_retention", parse_duration, "how long a deleted key's tombstone lives at least, in seconds "
+           "or as 24h, 90m, 30s: take cursors stay valid that long; then, once every member applied past it, "
+           "one replicated gc entry removes it (default 24h)", "DURATION"),
     Option("repair", parse_bool, "truncate a corrupt write-ahead log at the first bad record", "BOOL"),
     Option("log_level", str, "debug, info, warning or error (default info)", "LEVEL"),
     Option("log_format", str, "text (default): one readable line per event; json: one JSON object per line "

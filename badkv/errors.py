@@ -128,6 +128,18 @@ class DuplicateMember(PeerRefused):
     code = "duplicate_member"
 
 
+class CursorExpired(BadkvError):
+    """A take cursor older than the tombstone horizon: deletes after it may have been removed by gc, so the
+    caller copies again from take/0. ``horizon`` is the oldest cursor still answered."""
+
+    status = 410
+    code = "cursor_expired"
+
+    def __init__(self, message: str, *, horizon: int, **extra):
+        super().__init__(message, horizon=horizon, **extra)
+        self.horizon = horizon
+
+
 class PreconditionFailed(BadkvError):
     status = 412
     code = "precondition_failed"

@@ -3,8 +3,10 @@
 A key is a tenant and a name, never one joined string. Records are indexed
 by revision (one sorted list) so ``take`` costs O(records returned), not O(all
 keys); a take filtered by tenant walks the same index and skips other tenants'
-records, which keeps the write path to one index update. Nothing here does
-I/O or knows about HTTP.
+records, which keeps the write path to one index update. Tombstones are
+indexed by revision too (``badkv/tombstones.py``), so a gc entry removes the
+oldest in O(removed x log n) and a take older than its horizon is refused.
+Nothing here does I/O or knows about HTTP.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sortedcontainers import SortedKeyList, SortedList
 
 from badkv.conditions import QuietCondition
 from badkv.records import KeyPage, Record, name_size, prefix_end
+from badkv.tombstones import Tombstones
 
 
 # A record of this reserved tenant named T drops tenant T: every record of T older than the marker goes
@@ -48,6 +51,7 @@ class Store:
         # strings by code point, which is the byte order of their UTF-8.
         self._names_in_order: dict[str, SortedList] = {}
         self._tombstones = 0
+        self.tombstones = Tombstones()  # by revision, and the gc horizon
         # Bumped on every change to a reserved tenant's records (tokens, quotas): caches of them
         # (badkv.security) rebuild when it moves, whichever path the change came by.
         self.system_version = 0
@@ -99,6 +103,11 @@ class Store:
             return sum(self._apply_if_newer_locked(record) for record in records)
 
     def _apply_if_newer_locked(self, record: Record) -> bool:
+        if record.revision < self.tombstones.horizon:
+            # This store applied every entry below its horizon: it holds such a record already, or the key
+            # was deleted and its tombstone collected (a source behind it, e.g. a new leader that has not
+            # applied everything yet, must not bring the key back).
+            return False
         current = self.get(record.tenant, record.name)
         dropped = self._tenants.get(DROPPED_TENANT, _NO_NAMES).get(record.tenant)
         if dropped is not None and not dropped.deleted and record.revision < dropped.revision:
@@ -112,6 +121,7 @@ class Store:
         if old is not None:
             self._by_revision.remove(old)
         self._by_revision.add(record)
+        self.tombstones.replaced(old, record)
         if record.tenant == DROPPED_TENANT and not record.deleted:
             self._drop_locked(record.name, record.revision)
         return True
@@ -123,6 +133,8 @@ class Store:
         if names is None:
             return
         self._tombstones -= len(names) - self._tenant_keys.pop(tenant)
+        for record in names.values():
+            self.tombstones.replaced(record, None)
         del self._tenant_bytes[tenant]
         self._tenant_name_bytes.pop(tenant, None)
         self._names_in_order.pop(tenant, None)
@@ -206,8 +218,10 @@ class Store:
         """Records whose revision is >= ``since``, oldest first, at most ``limit``; and the next cursor.
 
         A page never ends inside a revision: a transaction's records (one revision) all come in one page,
-        past ``limit`` if need be, since the next cursor skips the rest of the last revision."""
+        past ``limit`` if need be, since the next cursor skips the rest of the last revision. A cursor
+        older than the gc horizon (but 0, the full copy) is refused: deletes after it may be gone."""
         with self._lock:
+            self.tombstones.check_cursor(since)
             records = []
             for record in self._by_revision.irange_key(min_key=since):
                 if len(records) >= limit and record.revision != records[-1].revision:
@@ -228,8 +242,9 @@ class Store:
                 return [record for record in self._by_revision if self._is_current(record)]
             return list(self._by_revision)
 
-    def load(self, records: Iterable[Record], revision: int, index: int) -> None:
-        """Replace the whole content (restore from a snapshot); later duplicates of a key win."""
+    def load(self, records: Iterable[Record], revision: int, index: int, horizon: int = 0) -> None:
+        """Replace the whole content (restore from a snapshot, install a copy) and the gc horizon it was
+        taken at; later duplicates of a key win."""
         with self._lock:
             self._tenants.clear()
             self._tenant_bytes.clear()
@@ -244,9 +259,42 @@ class Store:
             self._by_revision = SortedKeyList((record for names in self._tenants.values() for record in names.values()),
                                               key=_revision_of)
             self._names_in_order = {tenant: SortedList(names) for tenant, names in self._tenants.items()}
+            self.tombstones = Tombstones(self._by_revision, horizon)
             self.applied_revision = revision
             self.applied_index = index
             self._applied.notify_all()
+
+    def gc_horizon(self, below: int, most: int) -> int | None:
+        """``Tombstones.horizon_below``: where a gc entry removing the oldest tombstones older than ``below``
+        (at most about ``most``) puts the horizon; None if there are none."""
+        with self._lock:
+            return self.tombstones.horizon_below(below, most)
+
+    def collect_tombstones(self, horizon: int, revision: int, index: int | None = None) -> int:
+        """Apply a gc entry: remove every tombstone older than ``horizon`` and keep the horizon; returns how
+        many went."""
+        with self._lock:
+            removed = 0
+            for record in self.tombstones.expire(horizon):
+                self._forget_tombstone(record)
+                removed += 1
+            self._advance(revision, index)
+            return removed
+
+    def _forget_tombstone(self, record: Record) -> None:
+        """Take a current tombstone out of the dicts, indexes and counters (lock held); an emptied tenant goes."""
+        tenant = record.tenant
+        names = self._tenants[tenant]
+        del names[record.name]
+        self._by_revision.remove(record)
+        self._names_in_order[tenant].remove(record.name)
+        self._tombstones -= 1
+        if tenant[0] == "_":
+            self.system_version += 1
+        if not names:
+            del self._tenants[tenant], self._tenant_bytes[tenant], self._tenant_keys[tenant]
+            self._tenant_name_bytes.pop(tenant, None)
+            self._names_in_order.pop(tenant, None)
 
     def range(self, tenant: str, *, start: str = "", end: str | None = None, prefix: str = "",
               limit: int = 1000, reverse: bool = False, count_only: bool = False) -> KeyPage:
@@ -296,4 +344,5 @@ class Store:
             return {"keys": len(self._by_revision) - self._unpruned_count - self._tombstones, "tombstones": self._tombstones,
                     "bytes": sum(self._tenant_bytes.values()), "tenant_bytes": dict(self._tenant_bytes),
                     "tenants": len(self._tenant_bytes), "applied_revision": self.applied_revision,
-                    "applied_index": self.applied_index}
+                    "applied_index": self.applied_index, "horizon": self.tombstones.horizon,
+                    "tombstones_removed": self.tombstones.removed}

@@ -39,6 +39,7 @@ SAMPLES = {
     "sync_interval": ("7", 7.0),
     "max_batch_entries": ("10", 10),
     "snapshot_entries": ("20", 20),
+    "tombstone_retention": ("1h30m", 5400.0),
     "repair": (None, True),
     "log_level": ("DEBUG", "debug"),
     "log_format": ("json", "json"),

@@ -100,7 +100,7 @@ def test_unparsable_values_name_their_source(values, environ, source):
 ] + [
     pytest.param({field: value}, f"{field.replace('_', ' ')} must be positive", id=f"{field}={value}")
     for field in ("write_timeout", "read_timeout", "max_read_timeout", "isr_timeout", "heartbeat_interval",
-                  "peer_timeout", "sync_interval")
+                  "peer_timeout", "sync_interval", "tombstone_retention")
     for value in ("-1", "0")
 ])
 def test_validation_errors_are_one_clear_sentence(values, message):
@@ -183,6 +183,26 @@ def test_sizes(text, size):
 def test_bad_sizes_name_the_flag(text):
     with pytest.raises(ConfigError, match="-max-value-size: .* is not a valid BYTES"):
         build({"max_value_size": text})
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("86400", 86400.0), ("1.5", 1.5), ("24h", 86400.0), ("1h30m", 5400.0), ("90s", 90.0), ("500ms", 0.5),
+    ("2m0.5s", 120.5), (" 10m ", 600.0),
+])
+def test_durations_in_seconds_or_go_style(text, seconds):
+    assert build({"tombstone_retention": text}).tombstone_retention == seconds
+
+
+def test_the_default_retention_is_a_day_and_its_environment_variable_is_read():
+    assert build({}).tombstone_retention == 86400.0
+    config = Config.from_sources({"name": "n1"}, {"BADKV_TOMBSTONE_RETENTION": "2h"})
+    assert config.tombstone_retention == 7200.0
+
+
+@pytest.mark.parametrize("text", ["", "h", "1x", "1h 2m", "-1s", "1d"])
+def test_bad_durations_say_how_to_write_one(text):
+    with pytest.raises(ConfigError, match="-tombstone-retention: .* is not a duration"):
+        build({"tombstone_retention": text})
 
 
 @pytest.mark.parametrize("text", ["infk", "1e400m"])

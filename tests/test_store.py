@@ -379,7 +379,7 @@ def test_load_replaces_the_whole_content():
     assert sorted(store.records(), key=lambda r: r.revision) == kept
     assert [r.name for r in store.take(0, 10)[0]] == ["a", "b"]
     assert store.stats() == {"keys": 1, "tombstones": 1, "bytes": 2, "tenant_bytes": {TENANT: 2}, "tenants": 1,
-                             "applied_revision": 50, "applied_index": 7}
+                             "applied_revision": 50, "applied_index": 7, "horizon": 0, "tombstones_removed": 0}
 
 
 def test_load_wakes_waiters():
@@ -394,7 +394,8 @@ def test_load_wakes_waiters():
 
 def test_stats_of_an_empty_store():
     assert Store().stats() == {"keys": 0, "tombstones": 0, "bytes": 0, "tenant_bytes": {}, "tenants": 0,
-                               "applied_revision": 0, "applied_index": 0}
+                               "applied_revision": 0, "applied_index": 0, "horizon": 0,
+                               "tombstones_removed": 0}
 
 
 def test_stats_counts_tenants_keys_and_applied_position():

@@ -60,6 +60,9 @@ class Applier:
             if entry["op"] == "noop":
                 node.store.apply_noop(entry["revision"], index)
                 continue
+            if entry["op"] == "gc":  # (badkv/cluster/tombstones.py)
+                node.store.collect_tombstones(entry["horizon"], entry["revision"], index)
+                continue
             if entry["op"] in ("txn", "lease"):
                 self._apply_txn(entry, index)
                 continue

@@ -13,7 +13,7 @@ import json
 import logging
 
 from badkv.cluster.batcher import Batcher
-from badkv.cluster.transport import PeerClient, TransportError, TransportTimeout
+from badkv.cluster.transport import PeerClient, TransportError, TransportTimeout, take_page_of
 from badkv.errors import NotLeader, Timeout, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class Forwarder:
             return status, headers, content
 
     def fetch_leader_take(self, cursor: int, limit: int) -> dict:
-        """One page of the leader's take feed (for take sync)."""
+        """One page of the leader's take feed (for take sync); CursorExpired past the leader's horizon."""
         leader = self.leader_peer
         if leader is None:
             raise TransportError("no leader known")
@@ -125,12 +125,7 @@ class Forwarder:
         response = leader.forward("GET", f"/api/v1/take/{cursor}", query=f"limit={limit}".encode(), body=b"",
                                   headers={"Authorization": f"Bearer {admin_token}"}, forwarded_by=self.node.name,
                                   timeout=self.node.config.peer_timeout * 5)
-        if response.status_code != 200:
-            raise TransportError(f"{leader.name}: take: HTTP {response.status_code}")
-        try:
-            return response.json()
-        except ValueError as error:
-            raise TransportError(f"{leader.name}: take: {error}") from None
+        return take_page_of(leader.name, response)
 
 
 def _says_not_leader(body: bytes) -> bool:

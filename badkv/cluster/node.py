@@ -29,6 +29,7 @@ from badkv.cluster.replicator import Replicator
 from badkv.cluster.snapshotter import Snapshotter
 from badkv.cluster.take_sync import TakeSync
 from badkv.cluster.tenants import Tenants
+from badkv.cluster.tombstones import TombstoneCollector
 from badkv.cluster.transactions import TransactionWriter
 from badkv.cluster.transport import PeerClient, PeerTls, TransportError
 from badkv.cluster.writer import Writer
@@ -77,9 +78,9 @@ class Node:
         self.applier, self.driver = Applier(self), Driver(self)
         self.writer, self.reader, self.follower = Writer(self), Reader(self), Follower(self)
         self.forwarder, self.transactions = Forwarder(self), TransactionWriter(self)
-        self.tenants, self.leases = Tenants(self), LeaseKeeper(self)
+        self.tenants, self.leases, self.gc = Tenants(self), LeaseKeeper(self), TombstoneCollector(self)
         self.replicators = {name: Replicator(self, name, client) for name, client in self.peers.items()}
-        self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take)
+        self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take, name=self.name)
         self.snapshots = Snapshotter(self, recovered.base_index)
         self.leadership = Leadership(self)
         self.advance(lambda: None)  # a cluster of one led at once: its term's no-op goes to disk now
@@ -124,6 +125,7 @@ class Node:
         self._spawn("snapshot", self.snapshots.loop)
         self._spawn("prune", self._prune_loop)
         self._spawn("leases", self.leases.loop)
+        self._spawn("gc", self.gc.loop)
         logger.info("%s: started as %s in term %d in a cluster of %d", self.name, self.core.role.value,
                     self.core.current_term, len(self.config.cluster))
 

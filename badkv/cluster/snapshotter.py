@@ -57,19 +57,20 @@ class Snapshotter:
                 logger.exception("%s: snapshot failed; going on", node.name)
                 self.install_request = None
 
-    def _consistent_copy(self) -> tuple[int, int, int, list]:
-        """Index, term, revision and records of the store, taken together under the node lock."""
+    def _consistent_copy(self) -> tuple[int, int, int, list, int]:
+        """Index, term, revision, records and gc horizon of the store, taken together under the node lock."""
         node = self.node
         with node.lock:
             index, revision = node.store.applied_index, node.store.applied_revision
             term = node.core.log.term_at(index) or node.core.log.base_term
-            return index, term, revision, node.store.records()
+            return index, term, revision, node.store.records(), node.store.tombstones.horizon
 
     def take(self) -> int:
         """Write the store to a snapshot (when durable) and drop the log entries it covers; returns its index."""
         node = self.node
-        index, term, revision, records = self._consistent_copy()
-        node.wal.write_snapshot(index=index, term=term, revision=revision, records=SnapshotRecords(records))
+        index, term, revision, records, horizon = self._consistent_copy()
+        node.wal.write_snapshot(index=index, term=term, revision=revision, records=SnapshotRecords(records),
+                                horizon=horizon)
         self.last_index = index
         with node.lock:
             keep_from = index
@@ -83,22 +84,28 @@ class Snapshotter:
 
     def backup_stream(self):
         """A consistent snapshot of the node's store as snapshot-file bytes, for GET /admin/backup."""
-        index, term, revision, records = self._consistent_copy()
+        index, term, revision, records, horizon = self._consistent_copy()
         meta = SnapshotMeta(index=index, term=term, revision=revision, node=self.node.name,
-                            cluster_id=self.node.config.cluster_id, created=time.time(), record_count=len(records))
+                            cluster_id=self.node.config.cluster_id, created=time.time(), record_count=len(records),
+                            horizon=horizon)
         return write_snapshot_stream(meta, SnapshotRecords(records))
 
     def install_from_leader(self, index: int, term: int) -> None:
-        """Catch up from the leader's take feed when its log no longer reaches back far enough."""
+        """Catch up from the leader's take feed when its log no longer reaches back far enough.
+
+        The leader's whole state replaces this node's (``TakeSync.copy_whole``), never merges into it: the
+        leader's gc may have removed the tombstones of keys this node still holds live, and a merge would
+        keep them. The copy's horizon is the leader's, read after it."""
         node = self.node
-        node.take_sync.copy_from_start()
+        copy = node.take_sync.copy_whole()
         with node.lock:  # disk first, then memory, all under the lock: no append may slip in between
             if node.core.log.term_at(index) != term:
-                revision = max(node.store.applied_revision, node.take_sync.last_source_revision)
+                revision = max(node.store.applied_revision, copy.revision)
                 node.wal.write_snapshot(index=index, term=term, revision=revision,
-                                        records=SnapshotRecords(node.store.records()))
+                                        records=SnapshotRecords(copy.records), horizon=copy.horizon)
                 self.last_index = index
                 node.core.restore(index, term)
-                node.store.mark_applied(index, revision)
+                node.store.load(copy.records, revision, index, copy.horizon)
+                node.take_sync.resume_from(copy.cursor)
             self.install_request = None
         logger.info("%s: installed the leader's state as of index %d", node.name, index)

@@ -21,6 +21,7 @@ import urllib3
 from badkv import tracing
 from badkv.cluster.connections import fresh_adapter
 from badkv.cluster.peer_http import PeerHttp, PeerHttpError
+from badkv.errors import CursorExpired
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,19 @@ class TransportError(Exception):
 
 class TransportTimeout(TransportError):
     """The call may have reached the other node, which did not answer: its outcome is unknown."""
+
+
+def take_page_of(name: str, response: requests.Response) -> dict:
+    """The take page a node answered; CursorExpired (with its horizon) for a 410, TransportError otherwise."""
+    try:
+        body = response.json()
+    except ValueError as error:
+        raise TransportError(f"{name}: take: HTTP {response.status_code}: {error}") from None
+    if response.status_code == 410 and isinstance(body, dict) and isinstance(body.get("horizon"), int):
+        raise CursorExpired(str(body.get("message", "")), horizon=body["horizon"])
+    if response.status_code != 200 or not isinstance(body, dict):
+        raise TransportError(f"{name}: take: HTTP {response.status_code}")
+    return body
 
 
 def _failure(name: str, error: requests.RequestException) -> TransportError:
@@ -193,13 +207,13 @@ class PeerClient:
         return answers
 
     def take(self, cursor: int, limit: int) -> dict:
-        """One page of the other node's take, JSON decoded."""
+        """One page of the other node's take, JSON decoded; CursorExpired if the cursor is older than its
+        tombstone horizon."""
         try:
             response = self.session.get(f"{self.base_url}/api/v1/take/{cursor}", params={"limit": limit},
                                         timeout=self.timeout * 5)
-            response.raise_for_status()
-            return response.json()
-        except (requests.RequestException, ValueError) as error:
+            return take_page_of(self.name, response)
+        except requests.RequestException as error:
             raise TransportError(f"{self.name}: take: {error}") from None
 
     def forward(self, method: str, path: str, *, query: bytes, body: bytes, headers: dict,

@@ -36,6 +36,7 @@ class NodeCollector:
                                 ("bytes", "Bytes of live values"), ("commit_index", "Commit index"),
                                 ("applied_index", "Applied log index"), ("last_index", "Last log index"),
                                 ("applied_revision", "Revision of the last applied write"),
+                                ("horizon", "Tombstone gc horizon: take cursors below it (but 0) are refused"),
                                 ("term", "Current term")):
             yield GaugeMetricFamily(f"badkv_{name}", help_text, value=stats[name])
         leader = GaugeMetricFamily("badkv_is_leader", "1 on the leader", value=int(stats["role"] == "leader"))
@@ -44,7 +45,9 @@ class NodeCollector:
                                 ("elections_won", "Elections this node won"),
                                 ("pre_votes_started", "Pre-vote rounds this node started"),
                                 ("pre_votes_refused", "Pre-votes this node refused another node"),
-                                ("leader_changes", "Times this node saw a new leader")):
+                                ("leader_changes", "Times this node saw a new leader"),
+                                ("tombstones_removed", "Tombstones removed by gc entries since this process started"),
+                                ("gc_entries_proposed", "Tombstone gc entries this node proposed as leader")):
             yield CounterMetricFamily(f"badkv_{name}", help_text, value=stats[name])
         yield CounterMetricFamily("badkv_seconds_without_leader", "Seconds this node knew no leader",
                                   value=stats["seconds_without_leader"])

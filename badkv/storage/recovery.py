@@ -76,7 +76,7 @@ def _recover(config: Config, store: Store, clock: HybridClock) -> Recovered:
     snapshot_count = len(recovery.snapshot_records)
     if recovery.snapshot is not None:
         meta = recovery.snapshot
-        store.load(_emptied_as_read(recovery.snapshot_records), meta.revision, meta.index)
+        store.load(_emptied_as_read(recovery.snapshot_records), meta.revision, meta.index, meta.horizon)
         base_index, base_term = meta.index, meta.term
         clock.observe(meta.revision)
     if recovery.entries:

@@ -34,6 +34,7 @@ class SnapshotMeta:
     created: float  # Unix seconds
     record_count: int | None  # None in a stream whose length was not known up front
     format: int = SNAPSHOT_FORMAT
+    horizon: int = 0  # the store's tombstone gc horizon (absent from snapshots written before gc: 0)
 
     def to_header(self) -> dict:
         return {"kind": SNAPSHOT_KIND, **dataclasses.asdict(self)}
@@ -45,7 +46,8 @@ class SnapshotMeta:
         if header.get("format") != SNAPSHOT_FORMAT:
             raise CorruptLogError(path, 0, f"unsupported snapshot format {header.get('format')!r}", SNAPSHOT_HINT)
         try:
-            return cls(**{field.name: header[field.name] for field in dataclasses.fields(cls)})
+            return cls(**{field.name: header[field.name] for field in dataclasses.fields(cls)
+                          if field.name in header or field.default is dataclasses.MISSING})
         except KeyError as missing:
             raise CorruptLogError(path, 0, f"snapshot header lacks {missing}", SNAPSHOT_HINT) from None
 

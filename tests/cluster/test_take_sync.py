@@ -59,7 +59,8 @@ def test_a_pass_pages_through_the_whole_feed_and_copies_it():
     assert sync.sync_once() == 25
     assert calls == [0, 11, 21]
     assert follower.records() == leader.records()
-    assert sync.stats() == {"runs": 1, "records_seen": 25, "records_applied": 25, "errors": 0, "cursor": 26}
+    assert sync.stats() == {"runs": 1, "records_seen": 25, "records_applied": 25, "errors": 0, "cursor": 26,
+                            "expired": 0}
 
 
 def test_the_next_pass_resumes_at_the_cursor_and_applies_only_what_is_newer():
@@ -130,20 +131,6 @@ def test_two_threads_never_run_a_pass_at_the_same_time():
         thread.join(timeout=10)
     assert entered.is_set() and not overlapped[0]
     assert sync.runs == 3 and sync.records_applied == 30
-
-
-def test_a_copy_from_start_passes_again_when_the_store_is_reset_under_it():
-    leader, follower = leader_store(25), Store()
-    sync = resetting_sync(leader, follower, resets=1)
-    sync.copy_from_start()
-    assert follower.records() == leader.records()
-    assert sync.cursor == 26
-
-
-def test_a_copy_from_start_gives_up_when_every_pass_is_reset():
-    sync = resetting_sync(leader_store(25), Store(), resets=10 ** 6)
-    with pytest.raises(RuntimeError, match="reset during each of 3 passes"):
-        sync.copy_from_start()
 
 
 def test_a_transaction_is_never_split_across_pages_nor_applied_in_part():

@@ -27,7 +27,7 @@ EXPECTED_STATUSES = {
     ("delete", "/api/v1/keys/{tenant}/{name}"): {"202", "400", "404", "409", "412", "413", "429", "503", "504"} | AUTH,
     ("delete", "/api/v1/keys/{tenant}/{name}/{timestamp}"): {"202", "400", "404", "409", "412", "413", "429", "503",
                                                             "504"} | AUTH,
-    ("get", "/api/v1/take/{timestamp}"): {"200", "400"} | AUTH,
+    ("get", "/api/v1/take/{timestamp}"): {"200", "400", "410"} | AUTH,
     ("post", "/api/v1/txn/{tenant}"): {"200", "400", "409", "413", "503", "504"} | AUTH | QUOTA,
     ("post", "/api/v1/leases/{tenant}"): {"201", "400", "503", "504"} | AUTH,
     ("post", "/api/v1/leases/{tenant}/{lease_id}/keepalive"): {"200", "400", "404", "503", "504"} | AUTH,
