@@ -318,5 +318,6 @@ class Store:
         with self._lock:
             return {"keys": len(self._by_revision) - self._unpruned_count - self._tombstones, "tombstones": self._tombstones,
                     "bytes": sum(self._tenant_bytes.values()), "tenant_bytes": dict(self._tenant_bytes),
-                    "tenants": len(self._tenant_bytes), "applied_revision": self.applied_revision,
+                    "tenants": len(self._tenant_bytes), "watchers": len(self.watchers),
+                    "applied_revision": self.applied_revision,
                     "applied_index": self.applied_index}
