@@ -114,7 +114,7 @@ class Store:
         if old is not None:
             self._by_revision.remove(old)
         self._by_revision.add(record)
-        if self.watchers:
+        if self.watchers.count:
             self.watchers.changed((record,))
         if record.tenant == DROPPED_TENANT and not record.deleted:
             self._drop_locked(record.name, record.revision)
@@ -187,7 +187,7 @@ class Store:
     def _advance(self, revision: int, index: int | None) -> None:
         if revision > self.applied_revision:
             self.applied_revision = revision
-            if self.watchers:
+            if self.watchers.count:
                 self.watchers.applied(revision)
         if index is not None and index > self.applied_index:
             self.applied_index = index
@@ -318,6 +318,5 @@ class Store:
         with self._lock:
             return {"keys": len(self._by_revision) - self._unpruned_count - self._tombstones, "tombstones": self._tombstones,
                     "bytes": sum(self._tenant_bytes.values()), "tenant_bytes": dict(self._tenant_bytes),
-                    "tenants": len(self._tenant_bytes), "watchers": len(self.watchers),
-                    "applied_revision": self.applied_revision,
+                    "tenants": len(self._tenant_bytes), "applied_revision": self.applied_revision,
                     "applied_index": self.applied_index}

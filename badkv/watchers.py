@@ -46,17 +46,14 @@ class WatcherRegistry:
 
     def __init__(self) -> None:
         self._by_tenant: dict[str | None, set[Watcher]] = {}
-        self._count = 0
+        self.count = 0  # registered watchers (the apply path tests this plain attribute: the cheapest check)
         # (revision, order, watcher): records stored ahead of the applied revision (take sync brings a
         # follower records its log has not applied yet) are shown only once applied; wake then.
         self._due: list[tuple[int, int, Watcher]] = []
         self._order = itertools.count()
 
     def __len__(self) -> int:
-        return self._count
-
-    def __bool__(self) -> bool:
-        return self._count > 0
+        return self.count
 
     def add(self, watcher: Watcher, due_at: int | None = None) -> None:
         """Register ``watcher``; with ``due_at``, also wake it once the applied revision reaches ``due_at``."""
@@ -64,7 +61,7 @@ class WatcherRegistry:
             raise ValueError("a watcher is registered once")
         self._by_tenant.setdefault(watcher.tenant, set()).add(watcher)
         watcher.registered = True
-        self._count += 1
+        self.count += 1
         if due_at is not None:
             heapq.heappush(self._due, (due_at, next(self._order), watcher))
 
@@ -81,7 +78,7 @@ class WatcherRegistry:
         if not group:
             del self._by_tenant[watcher.tenant]
         watcher.registered = False
-        self._count -= 1
+        self.count -= 1
 
     def _wake(self, watchers: Iterable[Watcher]) -> int:
         woken = 0
@@ -97,7 +94,7 @@ class WatcherRegistry:
         return how many woke."""
         woken = 0
         for record in records:
-            if not self._count:
+            if not self.count:
                 break
             every = self._by_tenant.get(None)
             if every:

@@ -87,7 +87,8 @@ def stats(node) -> dict:
             "acks": node.config.acks, "commit_index": node.core.commit_index,
             "last_index": node.core.log.last_index, "applied_index": store.pop("applied_index"),
             "applied_revision": store.pop("applied_revision"), **store,
-            "pending_writes": node.pending_writes, "take_sync": node.take_sync.stats(),
+            "pending_writes": node.pending_writes, "watchers": len(node.store.watchers),
+            "take_sync": node.take_sync.stats(),
             "storage": _storage(node), "uptime_seconds": round(node.monotonic() - node.started_at, 3)}
 
 

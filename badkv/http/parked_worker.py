@@ -68,9 +68,9 @@ class ParkingThreadWorker(ThreadWorker):
         if soft != before:
             self.log.info("raised the open-file soft limit from %d to %d (the hard limit)", before, soft)
         allowed = max(self.cfg.threads + 1, soft - FD_RESERVE)
-        if allowed < self.worker_connections:
-            self.log.warning("worker_connections %d capped at %d by the open-file limit %d (ulimit -n)",
-                             self.worker_connections, allowed, soft)
+        if allowed < self.worker_connections:  # (expected: worker_connections asks for as many as fit)
+            self.log.info("holding at most %d connections, parked watches included: the open-file limit is %d",
+                          allowed, soft)
             self.worker_connections = allowed
         self.max_keepalived = self.worker_connections - self.cfg.threads
 

@@ -1,6 +1,7 @@
 """Watches on real processes: a watcher on a follower sees a write made on the leader, and parked watches
 (more than the node has request threads, over plain HTTP and over TLS) hold no thread: other requests are
-still answered, and one write wakes every watch, each on a connection that then serves its next request."""
+still answered, and one write wakes every watch, each on a connection that then serves its next request (a
+request pipelined behind a watch too, in order); a watch whose client leaves is unregistered."""
 
 from __future__ import annotations
 
@@ -96,6 +97,20 @@ def check_parked_watches_hold_no_thread(url: str, port: int, context=None, verif
 def test_more_parked_watches_than_threads_leave_a_follower_serving(cluster):
     follower = cluster.followers[0]
     check_parked_watches_hold_no_thread(follower.url, follower.port)
+
+
+def test_a_request_pipelined_behind_a_parked_watch_is_answered_after_it_in_order(cluster):
+    node = cluster.followers[0]
+    client = Client(node.url)
+    watch = RawWatch(node.port, f"/api/v1/take/{head_of(client, 'piped')}?tenant=piped&wait=60")
+    try:
+        watch.send("/api/v1/take/0?tenant=nobody")  # behind the watch, on the same connection
+        written = client.put("piped", "k", b"x")["revision"]
+        first, second = watch.answer(), watch.answer()
+        assert first[0] == 200 and [r["revision"] for r in first[2]["records"]] == [written]
+        assert second[0] == 200 and second[2]["records"] == []
+    finally:
+        watch.close()
 
 
 def test_a_watch_whose_client_leaves_is_forgotten(cluster):
