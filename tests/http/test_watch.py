@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from badkv.app import create_app
 from badkv.config import Config
@@ -173,3 +175,49 @@ def test_with_auth_a_tenant_token_watches_its_own_tenant_only(auth_client, query
     assert response.status_code == status
     assert auth_client.get("/api/v1/take/0", query_string={"wait": "0.05"}, headers=admin).status_code == 200
     assert auth_client.get("/api/v1/take/0", query_string={"wait": "0.05"}).status_code == 401
+
+
+TXN_KEYS = ("a1", "a2", "b1")
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("put"), st.sampled_from(["t", "u"]), st.sampled_from(TXN_KEYS)),
+    st.tuples(st.just("delete"), st.sampled_from(["t", "u"]), st.sampled_from(TXN_KEYS)),
+    st.tuples(st.just("txn"), st.just("t"), st.lists(st.sampled_from(TXN_KEYS), min_size=2, max_size=3,
+                                                      unique=True)),
+    st.tuples(st.just("watch"), st.integers(1, 3), st.none())), max_size=25)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS, where=st.sampled_from([{}, {"tenant": "t"}, {"tenant": "t", "prefix": "a"}]))
+def test_watching_through_the_api_never_skips_or_repeats_a_change(client, steps, where):
+    """Random writes, deletes and transactions between watch pages of random sizes (a short wait when
+    there is nothing): every record is shown once, and each key's last shown state is its final one."""
+    start = cursor = head(client)
+    seen = []
+
+    def watch(limit):
+        nonlocal cursor
+        page = client.get(f"/api/v1/take/{cursor}", query_string={"wait": "0.01", "limit": limit, **where})
+        body = page.get_json()
+        assert page.status_code == 200 and body["next"] >= cursor
+        seen.extend(body["records"])
+        cursor = body["next"]
+        return body["records"]
+
+    for step, first, second in steps:
+        if step == "put":
+            put(client, first, second, b"%d" % len(seen))
+        elif step == "delete":
+            client.delete(f"/api/v1/keys/{first}/{second}")
+        elif step == "txn":
+            body = {"success": [{"op": "put", "name": name, "value": "x"} for name in second]}
+            assert client.post("/api/v1/txn/t", json=body).status_code == 200
+        else:
+            watch(first)
+    while watch(1000):
+        pass
+    shown = [(r["tenant"], r["name"], r["revision"]) for r in seen]
+    assert len(shown) == len(set(shown)), "a change was shown twice"
+    assert [r[2] for r in shown] == sorted(r[2] for r in shown)
+    final = {(r["tenant"], r["name"]): r for r in client.get(f"/api/v1/take/{start}").get_json()["records"]
+             if where.get("tenant", r["tenant"]) == r["tenant"] and r["name"].startswith(where.get("prefix", ""))}
+    assert {(r["tenant"], r["name"]): r for r in seen} == final, "a key's last shown state is not its final one"
