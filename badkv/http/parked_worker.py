@@ -11,8 +11,9 @@ is. An idle watcher costs a socket, a Flask-free ``Park`` and a watcher in the s
 
 Keep-alive works as for any request: the answer goes out on the connection through gunicorn's own
 request handling, and the connection then goes back to the keep-alive set. A request pipelined behind
-a parked one stays in the socket (or the parser's buffer) until the parked one is answered. TLS
-connections park the same way (after the handshake they are sockets on the same selector).
+a parked one waits in the parser's buffer until the parked one is answered. TLS
+connections park the same way (after the handshake they are sockets on the same selector; what a parked TLS connection receives is
+decrypted, so a client's close_notify ends the park like a FIN does).
 
 At start the worker raises its soft open-file limit to the hard limit and caps ``worker_connections``
 (parked watchers count as connections) to what the limit allows, saying so in the log.
@@ -21,12 +22,11 @@ At start the worker raises its soft open-file limit to the hard limit and caps `
 from __future__ import annotations
 
 import collections
-import errno
 import heapq
 import itertools
 import resource
 import selectors
-import socket
+import ssl
 import time
 from functools import partial
 
@@ -36,6 +36,7 @@ from badkv.http import parking
 
 PARKED = object()  # handle()'s result for a connection left parked
 FD_RESERVE = 256  # descriptors kept for the log, the data dir, peer connections and the listeners
+PIPELINED_BYTES = 65536  # read from a parked connection at most this much ahead (a pipelined request)
 
 
 def raise_open_file_limit() -> int:
@@ -161,17 +162,23 @@ class ParkingThreadWorker(ThreadWorker):
         future.add_done_callback(lambda done: self.method_queue.defer(self.finish_request, conn, done))
 
     def _parked_readable(self, conn, park: parking.Park, _sock) -> None:
-        """The client sent more (a pipelined request: left where it is) or left (the park ends)."""
-        try:  # the raw socket's bytes, also under TLS (where they are records, but EOF is EOF)
-            data = socket.socket.recv(conn.sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
+        """The client sent more, or left. More (a request pipelined behind the watch) goes to the end of the
+        parser's buffer, where gunicorn reads it once the watch has answered; past PIPELINED_BYTES the loop
+        stops reading (TCP then holds the rest). Left: the socket is at its end, or, over TLS, the client
+        closed its session (close_notify decrypts to the end, whatever the TLS version): the park ends."""
+        try:
+            data = conn.sock.recv(PIPELINED_BYTES)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
-        except OSError as error:
-            data = b"" if error.errno != errno.EAGAIN else None
+        except OSError:  # a reset, or a TLS error (ssl.SSLError is an OSError)
+            data = b""
         if data:
-            self.poller.unregister(conn.sock)
+            unreader = conn.parser.unreader
+            unreader.unread(unreader.take_buffered() + data)
+            if len(unreader.buf.getvalue()) >= PIPELINED_BYTES:
+                self.poller.unregister(conn.sock)
             return
-        if data is not None and self._unpark(conn, park):
+        if self._unpark(conn, park):
             self.tpool.submit(park.unwatch, park.watcher)
             self.nr_conns -= 1
             conn.close()

@@ -1,5 +1,6 @@
 """Tests for badkv/http/parked_worker.py's event-loop side, on a worker built without gunicorn's arbiter:
-parking, the hand-back of woken watches (one pipe write per batch), deadlines, and clients that leave."""
+parking, the hand-back of woken watches (one pipe write per batch), deadlines, clients that leave, and
+requests pipelined behind a parked one."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from badkv.http import parking
+from gunicorn.http.unreader import Unreader
+
+from badkv.http import parked_worker, parking
 from badkv.http.parked_worker import ParkingThreadWorker, raise_open_file_limit
 from badkv.watchers import Watcher
 
@@ -44,6 +47,7 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.closed = False
+        self.parser = SimpleNamespace(unreader=Unreader())
 
     def close(self):
         self.closed = True
@@ -134,14 +138,26 @@ def test_a_client_that_leaves_is_closed_and_its_watcher_unregistered(loop):
     assert worker.tpool.submitted == [(park.unwatch, (park.watcher,))]
 
 
-def test_a_request_pipelined_behind_a_parked_one_waits_in_the_socket(loop):
+def test_a_request_pipelined_behind_a_parked_one_waits_in_the_parsers_buffer(loop):
+    worker, conn, theirs = loop
+    conn.parser.unreader.unread(b"GET /a")  # (what the parser had already read ahead)
+    park = park_of()
+    worker._park(conn, park)
+    theirs.sendall(b" HTTP/1.1\r\n\r\n")
+    worker._parked_readable(conn, park, conn.sock)
+    assert not conn.closed and worker.parked == {conn: park}
+    assert conn.parser.unreader.buf.getvalue() == b"GET /a HTTP/1.1\r\n\r\n", "in order, after what was there"
+
+
+def test_a_parked_connection_stops_reading_ahead_past_the_bound(loop):
     worker, conn, theirs = loop
     park = park_of()
     worker._park(conn, park)
-    theirs.sendall(b"GET /admin/health HTTP/1.1\r\n\r\n")
-    worker._parked_readable(conn, park, conn.sock)
-    assert not conn.closed and worker.parked == {conn: park}
-    assert conn.sock.recv(4, socket.MSG_PEEK) == b"GET ", "the bytes stay for after the parked answer"
+    theirs.sendall(b"x" * parked_worker.PIPELINED_BYTES)
+    while conn.sock in {key.fileobj for key in worker.poller.get_map().values()}:
+        worker._parked_readable(conn, park, conn.sock)
+    assert len(conn.parser.unreader.buf.getvalue()) >= parked_worker.PIPELINED_BYTES
+    assert worker.parked == {conn: park}, "still parked: it answers, then the parser reads on"
 
 
 def test_the_open_file_soft_limit_is_raised_to_the_hard_limit():

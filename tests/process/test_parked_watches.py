@@ -71,6 +71,13 @@ class RawWatch:
         self.file.close()
         self.sock.close()
 
+    def close_notify(self) -> None:
+        """End the TLS session (the node may close the socket without answering in kind)."""
+        try:
+            self.sock = self.sock.unwrap()
+        except (OSError, ssl.SSLError):
+            pass
+
 
 def check_parked_watches_hold_no_thread(url: str, port: int, context=None, verify=None) -> None:
     client = Client(url, ca_file=verify)
@@ -146,5 +153,14 @@ def test_parked_watches_over_tls(tmp_path):
     try:
         context = ssl.create_default_context(cafile=node.ca_file)
         check_parked_watches_hold_no_thread(node.url, node.port, context, verify=node.ca_file)
+        client = Client(node.url, ca_file=node.ca_file)
+        leaving = [RawWatch(node.port, f"/api/v1/take/{head_of(client, 'gone')}?tenant=gone&wait=60", context)
+                   for _ in range(PARKED)]
+        assert wait_for_watchers(client, PARKED)
+        for number, watch in enumerate(leaving):
+            if number % 2:  # half end their TLS session first (close_notify), half only close the socket
+                watch.close_notify()
+            watch.close()
+        assert wait_for_watchers(client, 0), "TLS clients that left are still registered"
     finally:
         node.stop()
