@@ -37,7 +37,7 @@ class NodeCollector:
                                 ("bytes", "Bytes of live values"), ("commit_index", "Commit index"),
                                 ("applied_index", "Applied log index"), ("last_index", "Last log index"),
                                 ("applied_revision", "Revision of the last applied write"),
-                                ("term", "Current term")):
+                                ("term", "Current term"), ("watchers", "Watches waiting here for a change")):
             yield GaugeMetricFamily(f"badkv_{name}", help_text, value=stats[name])
         leader = GaugeMetricFamily("badkv_is_leader", "1 on the leader", value=int(stats["role"] == "leader"))
         yield leader

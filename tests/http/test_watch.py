@@ -147,6 +147,16 @@ def test_watching_through_next_sees_every_change_once(client):
     assert len(seen) == len(set(seen)) == 15
 
 
+def test_stats_and_metrics_count_the_watches_waiting(client, registered):
+    thread, answer = watch_in_thread(client, head(client), wait="60", tenant="t")
+    assert registered.wait(BOUND)
+    assert client.get("/admin/stats").get_json()["watchers"] == 1
+    assert "badkv_watchers 1.0" in client.get("/admin/metrics").get_data(as_text=True)
+    put(client, "t", "k")
+    thread.join(BOUND)
+    assert client.get("/admin/stats").get_json()["watchers"] == 0
+
+
 def test_stopping_the_node_ends_a_watch_waiting_on_a_thread(app, client, registered):
     thread, answer = watch_in_thread(client, head(client), wait="60")
     assert registered.wait(BOUND)
