@@ -169,6 +169,30 @@ def test_watch_prints_each_change_as_a_json_line_until_interrupted(node, tenant)
             watcher.wait(10)
 
 
+def test_watch_resumes_from_its_cursor_after_the_node_restarts(tmp_path):
+    """The node goes down under a running badkvctl watch and comes back with its data: the watch retries
+    with backoff and prints the next change, and nothing it printed before again."""
+    node = NodeProcess("ctl-restart", free_port(), log_dir=tmp_path, extra_args=["-data-dir", str(tmp_path / "data")])
+    node.start()
+    client = Client(node.url)
+    command = [sys.executable, "-c", "from badkv.ctl import main; main()", "--endpoint", node.url, "watch", "t",
+               "--cursor", "0", "--wait", "2"]
+    watcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        first = client.put("t", "before", b"1")["revision"]
+        assert json.loads(_line_within(watcher, 10))["revision"] == first
+        node.stop()
+        node.start()
+        later = client.put("t", "after", b"2")["revision"]
+        shown = json.loads(_line_within(watcher, 20))
+        assert (shown["name"], shown["revision"]) == ("after", later), "resumed from its cursor, not from 0"
+    finally:
+        os.killpg(watcher.pid, signal.SIGKILL)
+        watcher.wait(10)
+        node.stop()
+
+
 def _line_within(process, seconds: float) -> str:
     """The process's next stdout line, or a failure after ``seconds`` (select on its pipe: no sleeping)."""
     ready, _, _ = select.select([process.stdout], [], [], seconds)
