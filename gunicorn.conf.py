@@ -13,6 +13,7 @@ bind = _settings["bind"]
 workers = _settings["workers"]
 worker_class = _settings["worker_class"]
 threads = _settings["threads"]
+worker_connections = _settings["worker_connections"]  # parked watches count; capped by ulimit -n at start
 keepalive = _settings["keepalive"]
 timeout = _settings["timeout"]
 graceful_timeout = _settings["graceful_timeout"]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable, Iterator
 from urllib.parse import quote
 
 import requests
+
+
+MAX_CURSOR = 2 ** 63 - 1  # take from here shows no records, only the node's applied revision
 
 
 class ClientError(Exception):
@@ -99,9 +104,44 @@ class Client:
         headers = {"If-Match": f'"{if_match}"'} if if_match is not None else {}
         return self._request("DELETE", self._key_path(tenant, name, timestamp), headers=headers).json()
 
-    def take(self, since: int = 0, *, limit: int | None = None, tenant: str | None = None) -> dict:
-        params = {k: v for k, v in (("limit", limit), ("tenant", tenant)) if v is not None}
-        return self._request("GET", f"/api/v1/take/{since}", params=params).json()
+    def take(self, since: int = 0, *, limit: int | None = None, tenant: str | None = None,
+             prefix: str | None = None, wait: float | None = None) -> dict:
+        """One page of the take feed from ``since``; with ``wait``, a watch: the node answers once a matching
+        record exists or after ``wait`` seconds."""
+        params = {k: v for k, v in (("limit", limit), ("tenant", tenant), ("prefix", prefix), ("wait", wait))
+                  if v is not None}
+        timeout = self.timeout if wait is None else self.timeout + wait
+        return self._request("GET", f"/api/v1/take/{since}", params=params, timeout=timeout).json()
+
+    def watch(self, tenant: str | None = None, *, prefix: str | None = None, cursor: int | None = None,
+              wait: float = 30.0, max_backoff: float = 5.0,
+              sleep: Callable[[float], None] = time.sleep) -> Iterator[dict]:
+        """Yield every record changed at or after ``cursor`` (default: from now on), for ever, each once.
+
+        A node that cannot be reached or answers 5xx is asked again from the same cursor after a pause that
+        doubles up to ``max_backoff`` seconds, so a watch goes on across restarts and failovers; another
+        refusal (400, 401, 403, 410 ``cursor_expired``) raises ClientError."""
+        if cursor is None:
+            cursor = self._retrying(lambda: self.take(MAX_CURSOR, limit=1, tenant=tenant), max_backoff,
+                                    sleep)["revision"] + 1
+        while True:
+            page = self._retrying(lambda: self.take(cursor, tenant=tenant, prefix=prefix, wait=wait),
+                                  max_backoff, sleep)
+            for record in page["records"]:
+                yield record
+            cursor = max(cursor, page["next"])
+
+    @staticmethod
+    def _retrying(call, max_backoff: float, sleep) -> dict:
+        pause = min(0.1, max_backoff)
+        while True:
+            try:
+                return call()
+            except ClientError as error:
+                if error.status not in (0, 429) and error.status < 500:
+                    raise
+            sleep(pause)
+            pause = min(pause * 2, max_backoff)
 
     def range(self, tenant: str, *, prefix: str | None = None, start: str | None = None, end: str | None = None,
               limit: int | None = None, reverse: bool = False, keys_only: bool = False, count_only: bool = False,

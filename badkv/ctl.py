@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     take = commands.add_parser("take", help="print records changed since a revision, as JSON lines")
     take.add_argument("since", type=int, nargs="?", default=0)
     take.add_argument("--tenant")
+    watch = commands.add_parser("watch", help="print a tenant's changes as JSON lines until interrupted "
+                                              "(resuming from its cursor after a reconnect)")
+    watch.add_argument("tenant")
+    watch.add_argument("--prefix", help="only names that start with this")
+    watch.add_argument("--cursor", type=int, help="the revision to start at (default: from now on; 0: everything)")
+    watch.add_argument("--wait", type=float, default=30.0, help="seconds each long poll waits (default 30)")
     backup = commands.add_parser("backup", help="save a consistent snapshot of the node to FILE")
     backup.add_argument("file")
     restore = commands.add_parser("restore", help="seed a new node's data dir from a backup FILE (offline)")
@@ -186,6 +192,15 @@ def _list_keys(args: argparse.Namespace, client: Client) -> None:
         bounds["end" if args.reverse else "start"] = page["next"]
 
 
+def _watch(args: argparse.Namespace, client: Client) -> None:
+    """JSON lines, one per change, flushed as they come; Ctrl-C ends the watch (exit 0)."""
+    try:
+        for record in client.watch(args.tenant, prefix=args.prefix or None, cursor=args.cursor, wait=args.wait):
+            print(json.dumps(record), flush=True)
+    except KeyboardInterrupt:
+        pass
+
+
 def _read_json(file: str):
     """The JSON document in ``file`` (``-``: stdin); a ConfigError naming the file if it is not JSON."""
     try:
@@ -220,6 +235,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
     elif args.command == "take":
         for record in client.take_all(args.since, tenant=args.tenant):
             print(json.dumps(record))
+    elif args.command == "watch":
+        _watch(args, client)
     elif args.command == "backup":
         size = download_backup(client, args.file)
         print(f"saved {size} bytes to {args.file}")

@@ -19,6 +19,7 @@ from sortedcontainers import SortedKeyList, SortedList
 from badkv.conditions import QuietCondition
 from badkv.records import KeyPage, Record, name_size, prefix_end
 from badkv.tombstones import Tombstones
+from badkv.watchers import Watcher, WatcherRegistry
 
 
 # A record of this reserved tenant named T drops tenant T: every record of T older than the marker goes
@@ -60,6 +61,7 @@ class Store:
         self._unpruned: list[tuple[list[Record], int]] = []  # (records, drop revision)
         self._unpruned_count = 0
         self.prune_wanted = threading.Event()
+        self.watchers = WatcherRegistry()  # takes waiting for a change (watch); woken under the lock
         self.applied_revision = 0
         self.applied_index = 0
 
@@ -122,6 +124,8 @@ class Store:
             self._by_revision.remove(old)
         self._by_revision.add(record)
         self.tombstones.replaced(old, record)
+        if self.watchers.count:
+            self.watchers.changed((record,))
         if record.tenant == DROPPED_TENANT and not record.deleted:
             self._drop_locked(record.name, record.revision)
         return True
@@ -195,6 +199,8 @@ class Store:
     def _advance(self, revision: int, index: int | None) -> None:
         if revision > self.applied_revision:
             self.applied_revision = revision
+            if self.watchers.count:
+                self.watchers.applied(revision)
         if index is not None and index > self.applied_index:
             self.applied_index = index
         self._applied.notify_all()
@@ -214,26 +220,42 @@ class Store:
         with self._lock:
             return self._applied.wait_for(lambda: self.applied_index >= index, timeout)
 
-    def take(self, since: int, limit: int, tenant: str | None = None) -> tuple[list[Record], int]:
-        """Records whose revision is >= ``since``, oldest first, at most ``limit``; and the next cursor.
+    def take(self, since: int, limit: int, tenant: str | None = None, prefix: str = "",
+             watcher: Watcher | None = None) -> tuple[list[Record], int]:
+        """Records with revision >= ``since``, oldest first, at most ``limit``, of ``tenant`` (and names starting
+        with ``prefix``) if given; and the next cursor. With ``watcher``, a take that finds nothing registers
+        it in the same hold of the lock, so no change can fall between the look and the wait.
 
-        A page never ends inside a revision: a transaction's records (one revision) all come in one page,
-        past ``limit`` if need be, since the next cursor skips the rest of the last revision. A cursor
+        Only applied revisions show (a record take sync stored ahead of the log waits for it, as the log may
+        still apply older ones), so whatever can still appear is at or above the next cursor: past the last
+        record of a full page, else past the applied revision. A page never ends inside a revision. A cursor
         older than the gc horizon (but 0, the full copy) is refused: deletes after it may be gone."""
         with self._lock:
             self.tombstones.check_cursor(since)
-            records = []
+            records, applied, ahead = [], self.applied_revision, None
             for record in self._by_revision.irange_key(min_key=since):
+                if record.revision > applied:
+                    ahead = record.revision
+                    break
                 if len(records) >= limit and record.revision != records[-1].revision:
                     break
-                if (tenant is None or record.tenant == tenant) and (not self._unpruned or self._is_current(record)):
+                if ((tenant is None or record.tenant == tenant) and record.name.startswith(prefix)
+                        and (not self._unpruned or self._is_current(record))):
                     records.append(record)
             if len(records) >= limit:
-                next_cursor = records[-1].revision + 1
-            else:
-                newest = self._by_revision[-1].revision + 1 if self._by_revision else 0
-                next_cursor = max(since, self.applied_revision + 1, newest)
-            return records, next_cursor
+                return records, records[-1].revision + 1
+            if watcher is not None and not records:
+                self.watchers.add(watcher, due_at=ahead)
+            return records, max(since, applied + 1)
+
+    def unwatch(self, watcher: Watcher) -> bool:
+        """End a watcher's wait (its deadline passed, or its client left); False if it was already woken."""
+        with self._lock:
+            return self.watchers.remove(watcher)
+
+    def wake_watchers(self) -> int:
+        with self._lock:
+            return self.watchers.wake_all()
 
     def records(self) -> list[Record]:
         """A consistent copy of every record (snapshots and backups)."""
@@ -263,6 +285,7 @@ class Store:
             self.applied_revision = revision
             self.applied_index = index
             self._applied.notify_all()
+            self.watchers.wake_all()
 
     def gc_horizon(self, below: int, most: int) -> int | None:
         """``Tombstones.horizon_below``: where a gc entry removing the oldest tombstones older than ``below``

@@ -5,6 +5,11 @@ import gc
 import io
 import itertools
 import json
+import os
+import select
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -140,6 +145,61 @@ def test_take_without_a_tenant_includes_every_tenant(ctl, tenant):
     keys = {(r["tenant"], r["name"]) for r in map(json.loads, out.splitlines())}
     assert code == 0
     assert {(tenant, "x"), (tenant + "-other", "y")} <= keys
+
+
+def test_watch_prints_each_change_as_a_json_line_until_interrupted(node, tenant):
+    """badkvctl watch in its own process: a line per change as it is applied, exit 0 on Ctrl-C (SIGINT)."""
+    client = Client(node.url)
+    before = client.put(tenant, "app.a", b"old")["revision"]
+    command = [sys.executable, "-c", "from badkv.ctl import main; main()", "--endpoint", node.url, "watch", tenant,
+               "--prefix", "app.", "--cursor", str(before), "--wait", "5"]
+    watcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        assert json.loads(_line_within(watcher, 10))["revision"] == before, "from --cursor on, inclusive"
+        client.put(tenant, "db.x", b"not watched")
+        later = client.put(tenant, "app.b", b"new")["revision"]
+        shown = json.loads(_line_within(watcher, 10))
+        assert (shown["name"], base64.b64decode(shown["value"]), shown["revision"]) == ("app.b", b"new", later)
+        os.killpg(watcher.pid, signal.SIGINT)
+        assert watcher.wait(10) == 0
+    finally:
+        if watcher.poll() is None:
+            os.killpg(watcher.pid, signal.SIGKILL)
+            watcher.wait(10)
+
+
+def test_watch_resumes_from_its_cursor_after_the_node_restarts(tmp_path):
+    """The node goes down under a running badkvctl watch and comes back with its data: the watch retries
+    with backoff and prints the next change, and nothing it printed before again."""
+    node = NodeProcess("ctl-restart", free_port(), log_dir=tmp_path, extra_args=["-data-dir", str(tmp_path / "data")])
+    node.start()
+    client = Client(node.url)
+    command = [sys.executable, "-c", "from badkv.ctl import main; main()", "--endpoint", node.url, "watch", "t",
+               "--cursor", "0", "--wait", "2"]
+    watcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        first = client.put("t", "before", b"1")["revision"]
+        assert json.loads(_line_within(watcher, 10))["revision"] == first
+        node.stop()
+        node.start()
+        later = client.put("t", "after", b"2")["revision"]
+        shown = json.loads(_line_within(watcher, 20))
+        assert (shown["name"], shown["revision"]) == ("after", later), "resumed from its cursor, not from 0"
+    finally:
+        os.killpg(watcher.pid, signal.SIGKILL)
+        watcher.wait(10)
+        node.stop()
+
+
+def _line_within(process, seconds: float) -> str:
+    """The process's next stdout line, or a failure after ``seconds`` (select on its pipe: no sleeping)."""
+    ready, _, _ = select.select([process.stdout], [], [], seconds)
+    assert ready, f"no line within {seconds}s"
+    line = process.stdout.readline()
+    assert line, f"the watch ended: {process.stderr.read()}"
+    return line
 
 
 def test_members_prints_a_table(ctl, node):

@@ -249,6 +249,9 @@ def test_apply_if_newer_stores_unknown_keys_and_updates_the_index():
     assert store.apply_if_newer(record("k", timestamp=1, revision=6)) is True
     assert store.apply_if_newer(record("new", revision=3)) is True
     records, _ = store.take(0, 10)
+    assert [(r.name, r.revision) for r in records] == [("new", 3)], "revision 6 shows once applied"
+    store.mark_applied(0, 6)
+    records, _ = store.take(0, 10)
     assert [(r.name, r.revision) for r in records] == [("new", 3), ("k", 6)]
 
 

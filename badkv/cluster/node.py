@@ -142,6 +142,7 @@ class Node:
             replicator.wake()
         self.snapshots.due.set()
         self.store.prune_wanted.set()
+        self.store.wake_watchers()  # (a watch waiting on a thread answers now)
         # One deadline for all threads, so a stop takes at most 2 s however many peers there are.
         deadline = self.monotonic() + 2
         for thread in self._threads:
@@ -257,9 +258,14 @@ class Node:
               timeout: float | None = None, **page):
         return self.reader.range(tenant, consistency=consistency, min_revision=min_revision, timeout=timeout, **page)
 
-    def take(self, since: int, limit: int, tenant: str | None = None) -> tuple[list[Record], int, int]:
-        records, next_cursor = self.store.take(since, limit, tenant)
+    def take(self, since: int, limit: int, tenant: str | None = None, prefix: str = "",
+             watcher=None) -> tuple[list[Record], int, int]:
+        """A page of the take feed; with ``watcher`` (``badkv.watchers``), registered if the page is empty."""
+        records, next_cursor = self.store.take(since, limit, tenant, prefix, watcher)
         return records, next_cursor, self.store.applied_revision
+
+    def unwatch(self, watcher) -> bool:
+        return self.store.unwatch(watcher)
 
     def admit_peer_call(self, method: str, path: str, body: bytes, headers, remote: str) -> None:
         """Raise the error to answer a peer call with if it comes from outside this cluster."""

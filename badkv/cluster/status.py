@@ -88,7 +88,8 @@ def stats(node) -> dict:
             "last_index": node.core.log.last_index, "applied_index": store.pop("applied_index"),
             "applied_revision": store.pop("applied_revision"), **store,
             "gc_entries_proposed": node.gc.proposed, "tombstone_retention": node.config.tombstone_retention,
-            "pending_writes": node.pending_writes, "take_sync": node.take_sync.stats(),
+            "pending_writes": node.pending_writes, "watchers": len(node.store.watchers),
+            "take_sync": node.take_sync.stats(),
             "storage": _storage(node), "uptime_seconds": round(node.monotonic() - node.started_at, 3)}
 
 

@@ -20,6 +20,7 @@ from badkv.http.params import (CONSISTENCY_LEVELS, CONTROL_CHARACTERS, DEFAULT_T
                                is_small_integer, parse_name, parse_tenant, parse_timestamp, query_args, query_int,
                                read_timeout, read_value)
 from badkv.http.proposals import proposal, written
+from badkv.http.watch import long_poll, parse_wait
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -205,14 +206,21 @@ def _write_with_lease(op: str, node, body: bytes, write: tuple, lease_text: str)
 
 @bp.get("/take/<timestamp>")
 def take(timestamp: str):
+    """The records changed at or after the cursor; with ``wait``, a watch (``watch.py``)."""
     since = parse_timestamp(timestamp)
     args = request.args
     limit = query_int(args, "limit", DEFAULT_TAKE_LIMIT, 1, MAX_TAKE_LIMIT)
     tenant = args.get("tenant")
     if tenant is not None:
         parse_tenant(tenant)
-    records, next_cursor, revision = _node().take(since, limit, tenant)
-    return jsonify(take_page(records, next_cursor, revision))
+    prefix = _name_bound(args, "prefix") or ""
+    if prefix and tenant is None:
+        raise InvalidParameter("prefix needs tenant: a prefix filters one tenant's names")
+    wait = parse_wait(args)
+    node = _node()
+    if wait is None:
+        return jsonify(take_page(*node.take(since, limit, tenant, prefix)))
+    return jsonify(take_page(*long_poll(node, since, limit, tenant, prefix, wait)))
 
 
 @bp.get("/openapi.json")

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from badkv.cluster import status
+from badkv.http.parking import Parked
 from badkv.http.tenant_counters import OTHER, TenantCounters
 from badkv.security.tokens import is_reserved
 
@@ -37,7 +38,7 @@ class NodeCollector:
                                 ("applied_index", "Applied log index"), ("last_index", "Last log index"),
                                 ("applied_revision", "Revision of the last applied write"),
                                 ("horizon", "Tombstone gc horizon: take cursors below it (but 0) are refused"),
-                                ("term", "Current term")):
+                                ("term", "Current term"), ("watchers", "Watches waiting here for a change")):
             yield GaugeMetricFamily(f"badkv_{name}", help_text, value=stats[name])
         leader = GaugeMetricFamily("badkv_is_leader", "1 on the leader", value=int(stats["role"] == "leader"))
         yield leader
@@ -124,21 +125,29 @@ class Metrics:
                 statuses.append(status)
                 return start_response(status, headers, exc_info)
 
+            parked = False
             try:
                 return inner(environ, capture_status)
+            except Parked:
+                parked = True  # not answered yet: counted when it is, once
+                raise
             finally:
-                request = environ.get("badkv.request")
-                rule = request.url_rule if request is not None else None
-                key = (id(rule), environ.get("REQUEST_METHOD", ""), statuses[0][:3] if statuses else "500")
-                child = children.get(key)
-                if child is None:
-                    route = rule.rule if rule is not None else "unmatched"
-                    child = children[key] = (self.requests.labels(route, key[1], key[2]),
-                                             self.latency.labels(route, key[1]))
-                child[0].inc()
-                child[1].observe(time.perf_counter() - started)
-                if request is not None and request.blueprint in ("api", "txn", "leases") and key[2] != "400":
-                    self._count_tenant(request, int(key[2]))
+                if not parked:
+                    count(environ, statuses, started)
+
+        def count(environ, statuses, started):
+            request = environ.get("badkv.request")
+            rule = request.url_rule if request is not None else None
+            key = (id(rule), environ.get("REQUEST_METHOD", ""), statuses[0][:3] if statuses else "500")
+            child = children.get(key)
+            if child is None:
+                route = rule.rule if rule is not None else "unmatched"
+                child = children[key] = (self.requests.labels(route, key[1], key[2]),
+                                         self.latency.labels(route, key[1]))
+            child[0].inc()
+            child[1].observe(time.perf_counter() - started)
+            if request is not None and request.blueprint in ("api", "txn", "leases") and key[2] != "400":
+                self._count_tenant(request, int(key[2]))
 
         app.wsgi_app = counted_wsgi_app
 

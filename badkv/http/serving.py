@@ -22,6 +22,8 @@ from badkv.config import Config
 # finish; SIGTERM normally ends a node well within it.
 GRACEFUL_TIMEOUT = 4
 KEEPALIVE = 5
+# Open connections the worker holds, parked watches included; capped at start by the open-file limit.
+WORKER_CONNECTIONS = 20000
 
 
 def config_from_environment() -> Config:
@@ -100,8 +102,8 @@ def worker_class(config: Config) -> str:
     """A cluster member reserves threads for its peers; a single node has no peers to starve."""
     if len(config.cluster) > 1:
         return "badkv.http.worker.PeerAwareThreadWorker"
-    # The plain gthread worker, but one that says clearly why it refused a TLS connection.
-    return "badkv.http.worker.TlsThreadWorker" if config.cert_file else "gthread"
+    # gthread, but one that parks waiting watches and says clearly why it refused a TLS connection.
+    return "badkv.http.worker.TlsThreadWorker"
 
 
 def gunicorn_settings(config: Config) -> dict:
@@ -111,6 +113,7 @@ def gunicorn_settings(config: Config) -> dict:
         "workers": 1,
         "worker_class": worker_class(config),
         "threads": config.threads,
+        "worker_connections": WORKER_CONNECTIONS,
         "keepalive": KEEPALIVE,
         "graceful_timeout": GRACEFUL_TIMEOUT,
         "timeout": 30,

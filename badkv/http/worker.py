@@ -22,7 +22,8 @@ goes to the shared pool.
 
 On SIGTERM a leader first hands leadership to its most caught-up follower and
 only then stops serving, so a rolling restart never waits for an election
-timeout. Everything else is gunicorn's gthread worker.
+timeout. Waiting watches are parked on the event loop (``parked_worker.py``). Everything else is
+gunicorn's gthread worker.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from functools import partial
 from gunicorn import http as gunicorn_http
 from gunicorn import sock as gunicorn_sock
 from gunicorn.workers.gthread import ThreadWorker
+
+from badkv.http.parked_worker import ParkingThreadWorker
 
 PEER_REQUEST_PREFIX = b"POST /cluster/"
 PEER_THREADS = 8
@@ -71,8 +74,9 @@ def tls_refusal_reason(error: ssl.SSLError) -> str:
     return next((meaning for marker, meaning in TLS_REFUSALS if marker in text), "TLS handshake failed")
 
 
-class TlsThreadWorker(ThreadWorker):
-    """gthread, with one clear log line naming why a TLS connection was refused."""
+class TlsThreadWorker(ParkingThreadWorker):
+    """gthread with parked watches (``parked_worker.py``), and one clear log line naming why a TLS connection
+    was refused."""
 
     @property
     def node_name(self) -> str:

@@ -115,4 +115,4 @@ def test_gunicorn_serves_tls_with_client_certificates_requested_not_required(tls
     alone = dataclasses.replace(tls_config, cluster=(("t1", tls_config.listen),))
     assert serving.gunicorn_settings(alone)["worker_class"] == "badkv.http.worker.TlsThreadWorker"
     plain = serving.gunicorn_settings(config)
-    assert "certfile" not in plain and plain["worker_class"] == "gthread"
+    assert "certfile" not in plain and plain["worker_class"] == "badkv.http.worker.TlsThreadWorker"

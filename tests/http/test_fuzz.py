@@ -116,16 +116,28 @@ def designed_5xx_only(ctx, response, case):
 
 
 def _bound_waits(case) -> None:
-    """Cut a generated read wait to LONGEST_WAIT: the fuzz looks for wrong answers, not for long ones."""
-    timeout = (case.query or {}).get("timeout")
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > LONGEST_WAIT:
-        case.query["timeout"] = LONGEST_WAIT
+    """Cut a generated read wait or watch wait to LONGEST_WAIT: the fuzz looks for wrong answers, not for
+    long ones."""
+    for name in ("timeout", "wait"):
+        wait = (case.query or {}).get(name)
+        if isinstance(wait, str):  # (the document's examples come as text)
+            try:
+                wait = float(wait)
+            except ValueError:
+                continue
+        if isinstance(wait, (int, float)) and not isinstance(wait, bool) and wait > LONGEST_WAIT:
+            case.query[name] = LONGEST_WAIT
 
 
 def _call(case, app, excluded_checks=(), **kwargs):
     _bound_waits(case)
     if case.operation.label == "POST /admin/transfer-leader":
         # A one-member cluster has no one to hand leadership to: every transfer, valid or not, is 400.
+        excluded_checks = [*excluded_checks, positive_data_acceptance]
+    query = case.query or {}
+    if case.operation.label == "GET /api/v1/take/{timestamp}" and query.get("prefix") and "tenant" not in query:
+        # A prefix filters one tenant's names: without a tenant it is 400, a rule between two parameters
+        # that OpenAPI 3.0 cannot state (the document says it in words and in the 400's examples).
         excluded_checks = [*excluded_checks, positive_data_acceptance]
     return case.call_and_validate(app=app, additional_checks=[no_traceback, designed_5xx_only],
                                   excluded_checks=list(excluded_checks), **kwargs)
