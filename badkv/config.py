@@ -79,6 +79,7 @@ class Config:
     listen: str = "127.0.0.1:10001"
     cluster: tuple[tuple[str, str], ...] = ()
     cluster_id: str = ""
+    learners: tuple[str, ...] = ()  # members of ``cluster`` that are learners (a joined node's first membership)
     discovery_srv: str = ""  # the members come from _badkv._tcp.DOMAIN instead of -cluster (badkv/discovery.py)
     discovery_dns_server: str = ""
     acks: str = "all"
@@ -169,7 +170,9 @@ class Config:
                 raise ConfigError(f"cluster member name {name!r} is not a valid node name")
         if self.name not in names:
             raise ConfigError(f"this node's name {self.name!r} is not in the cluster list")
-        if len(cluster) not in (1, 3, 5):
+        # (A first start lists 1, 3 or 5; a cluster grows to 7 and through even sizes at run time, and a
+        # joined node's first membership, with its learners, is the cluster's as it was then.)
+        if not self.learners and len(cluster) not in (1, 3, 5):
             raise ConfigError(f"a cluster has 1, 3 or 5 members, not {len(cluster)}")
         return cluster
 

@@ -20,7 +20,8 @@ CONFIG_OP = "config"
 
 class MembershipError(ValueError):
     """A membership change the core refuses. ``kind``: ``not_leader``, ``pending`` (one is not yet
-    committed), ``not_ready`` (this leader has not committed an entry of its term) or ``invalid``."""
+    committed), ``not_ready`` (this leader has not committed an entry of its term), ``exists`` (the name
+    is a member), ``unknown`` (it is not) or ``invalid``."""
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
@@ -68,7 +69,7 @@ class Membership:
                      expires: float = 0.0) -> "Membership":
         """``name`` added as a learner; with ``token_hash``, it is promoted only once it used that token."""
         if name in self.nodes:
-            raise MembershipError("invalid", f"{name} is a member already ({self.role_of(name)})")
+            raise MembershipError("exists", f"{name} is a member already ({self.role_of(name)})")
         tokens = dict(self.tokens) if token_hash is None else {**self.tokens, name: (token_hash, expires)}
         return Membership(dict(self.voters), {**self.learners, name: address}, tokens)
 
@@ -82,7 +83,7 @@ class Membership:
 
     def without(self, name: str) -> "Membership":
         if name not in self.nodes:
-            raise MembershipError("invalid", f"{name} is not a member")
+            raise MembershipError("unknown", f"{name} is not a member")
         if list(self.voters) == [name]:
             raise MembershipError("invalid", f"{name} is the last voter; a cluster needs at least one")
         return Membership({n: a for n, a in self.voters.items() if n != name},

@@ -97,7 +97,8 @@ def restore_backup(path: str, data_dir: str, *, node: str, cluster_id: str, forc
                     _progress("restore", position, len(records))
                 yield record
 
-        wal.write_snapshot(index=meta.index, term=meta.term, revision=meta.revision, records=counted())
+        wal.write_snapshot(index=meta.index, term=meta.term, revision=meta.revision, records=counted(),
+                           membership=meta.membership)
     finally:
         wal.close()
     if sys.stderr.isatty():

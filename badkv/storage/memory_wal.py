@@ -86,7 +86,8 @@ class MemoryWal:
         with self._lock:
             self._term, self._voted_for = term, voted_for
 
-    def write_snapshot(self, *, index: int, term: int, revision: int, records) -> SnapshotMeta:
+    def write_snapshot(self, *, index: int, term: int, revision: int, records,
+                       membership: dict | None = None) -> SnapshotMeta:
         """Describe a snapshot at ``index`` and drop the entries it covers; the records are not kept.
 
         An ``index`` beyond the end of the log empties it; the next entry appended must then
@@ -97,7 +98,8 @@ class MemoryWal:
             check_not_older(index, self._base_index())
             if not isinstance(records, collections.abc.Sized):
                 records = list(records)  # counted for the description, as the file log counts them
-            meta = SnapshotMeta(index, term, revision, self._node, self._cluster_id, time.time(), len(records))
+            meta = SnapshotMeta(index, term, revision, self._node, self._cluster_id, time.time(), len(records),
+                            membership=membership)
             del self._entries[: min(index, self.last_index) - self._base_index()]
             self._snapshot = meta
         return meta

@@ -34,6 +34,7 @@ class SnapshotMeta:
     created: float  # Unix seconds
     record_count: int | None  # None in a stream whose length was not known up front
     format: int = SNAPSHOT_FORMAT
+    membership: dict | None = None  # the cluster's membership as of ``index`` (None in older snapshots)
 
     def to_header(self) -> dict:
         return {"kind": SNAPSHOT_KIND, **dataclasses.asdict(self)}
@@ -44,8 +45,10 @@ class SnapshotMeta:
             raise CorruptLogError(path, 0, "not a badkv snapshot", SNAPSHOT_HINT)
         if header.get("format") != SNAPSHOT_FORMAT:
             raise CorruptLogError(path, 0, f"unsupported snapshot format {header.get('format')!r}", SNAPSHOT_HINT)
+        optional = {"membership"}
         try:
-            return cls(**{field.name: header[field.name] for field in dataclasses.fields(cls)})
+            return cls(**{field.name: header[field.name] for field in dataclasses.fields(cls)
+                          if field.name in header or field.name not in optional})
         except KeyError as missing:
             raise CorruptLogError(path, 0, f"snapshot header lacks {missing}", SNAPSHOT_HINT) from None
 
