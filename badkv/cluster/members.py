@@ -15,8 +15,8 @@ import time
 
 from badkv.config import NAME_PATTERN, parse_address
 from badkv.consensus.membership import MembershipError
-from badkv.errors import (AlreadyMember, BadRequest, ConfigError, JoinRefused, JoinTokenInvalid, MembershipPending,
-                          NotFound, NotLeader, Unavailable, WrongCluster)
+from badkv.errors import (AlreadyMember, BadkvError, BadRequest, ConfigError, JoinRefused, JoinTokenInvalid, MembershipPending,
+                          NotFound, NotLeader, Removed, Unavailable, WrongCluster)
 from badkv.security.tokens import new_token, token_hash
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,19 @@ class Members:
             node.drop_peer(name)
         node.boundary.set_members(frozenset(addresses) | contacts)
 
+    def removed_reason(self) -> str | None:
+        """Why this node serves nothing more, once it knows its removal from the cluster committed."""
+        node = self.node
+        if not node.core.removed:
+            return None
+        return (f"this node was removed from cluster {node.config.cluster_id} (membership from log index "
+                f"{node.core.config_index}); it serves nothing more: stop it, or wipe its data dir and add it again")
+
+    def check_not_removed(self) -> None:
+        reason = self.removed_reason()
+        if reason is not None:
+            raise Removed(reason, retry_after=60)
+
     # ---- changes (node lock not held) ---------------------------------------------------
     def add(self, name: str, address: str) -> str:
         """Add ``name`` at ``address`` as a learner; returns its one-time join token once committed."""
@@ -81,10 +94,14 @@ class Members:
     def join(self, name: str, token: str, cluster_id: str | None) -> dict:
         """A new node presents its token: mark it used (committed), then tell the node what it joins."""
         node = self.node
-        if cluster_id and cluster_id != node.config.cluster_id:
-            raise WrongCluster(f"the joining node's data dir belongs to cluster {cluster_id}; this is cluster "
-                               f"{node.config.cluster_id}: start it on an empty data dir")
-        self._change(lambda membership: self._token_used(membership, name, token))
+        try:
+            if cluster_id and cluster_id != node.config.cluster_id:
+                raise WrongCluster(f"the joining node's data dir belongs to cluster {cluster_id}; this is cluster "
+                                   f"{node.config.cluster_id}: start it on an empty data dir")
+            self._change(lambda membership: self._token_used(membership, name, token))
+        except BadkvError as error:
+            logger.warning("%s: refused the join of %s: %s: %s", node.name, name, error.code, error.message)
+            raise
         with node.lock:
             membership = node.core.membership
         logger.info("%s: %s joined with its token; it catches up as a learner", node.name, name)

@@ -37,7 +37,7 @@ from badkv.config import Config
 from badkv.consensus.core import Core
 from badkv.consensus.log import Log
 from badkv.consensus.membership import Membership
-from badkv.errors import Removed, Unavailable
+from badkv.errors import Unavailable
 from badkv.security.cluster_secret import load_cluster_secret
 from badkv.storage.recovery import open_storage
 from badkv.records import Record
@@ -163,16 +163,11 @@ class Node:
 
     @property
     def removed_reason(self) -> str | None:
-        """Why this node serves nothing more, once it knows its removal from the cluster committed."""
-        if not self.core.removed:
-            return None
-        return (f"this node was removed from cluster {self.config.cluster_id} (membership from log index "
-                f"{self.core.config_index}); it serves nothing more: stop it, or wipe its data dir and add it again")
+        return self.members.removed_reason()
 
     def check_not_removed(self) -> None:
-        reason = self.removed_reason
-        if reason is not None:
-            raise Removed(reason, retry_after=60)
+        """Raise 503 ``removed`` once this node knows it was removed from the cluster."""
+        self.members.check_not_removed()
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=f"{self.name}-{name}", daemon=True)
