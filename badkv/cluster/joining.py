@@ -68,7 +68,8 @@ def joined_config(config: Config, *, post=requests.post, sleep=time.sleep) -> Co
 def _ask(config: Config, post, sleep) -> dict:
     url = config.join.rstrip("/") + "/cluster/v1/join"
     tls = {"verify": config.ca_file or True, "cert": (config.cert_file, config.key_file)} if config.cert_file else {}
-    body = {"name": config.name, "token": config.join_token, "cluster_id": _claimed_cluster(config)}
+    body = {"name": config.name, "token": config.join_token, "cluster_id": _claimed_cluster(config),
+            "has_secret": bool(config.cluster_secret_file or config.cluster_secret)}  # (then it is not sent)
     deadline = time.monotonic() + RETRY_SECONDS
     while True:
         try:

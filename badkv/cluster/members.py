@@ -91,8 +91,9 @@ class Members:
         """Remove ``name``; returns once the removal is committed."""
         self._change(lambda membership: membership.without(name))
 
-    def join(self, name: str, token: str, cluster_id: str | None) -> dict:
-        """A new node presents its token: mark it used (committed), then tell the node what it joins."""
+    def join(self, name: str, token: str, cluster_id: str | None, *, send_secret: bool = True) -> dict:
+        """A new node presents its token: mark it used (committed), then tell the node what it joins (the
+        cluster secret too, unless the node says it was given it)."""
         node = self.node
         try:
             if cluster_id and cluster_id != node.config.cluster_id:
@@ -108,7 +109,7 @@ class Members:
         secret = node.cluster_secret
         return {"name": name, "cluster_id": node.config.cluster_id, "leader": node.name,
                 "voters": membership.voters, "learners": membership.learners,
-                "cluster_secret": secret.hex() if secret else None}
+                "cluster_secret": secret.hex() if secret and send_secret else None}
 
     def _token_used(self, membership, name: str, token: str):
         if membership.role_of(name) == "voter" or (name in membership.learners and name not in membership.tokens):

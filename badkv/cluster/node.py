@@ -334,9 +334,9 @@ class Node:
     def remove_member(self, name: str) -> None:
         self.members.remove(name)
 
-    def join(self, name: str, token: str, cluster_id: str | None) -> dict:
+    def join(self, name: str, token: str, cluster_id: str | None, *, send_secret: bool = True) -> dict:
         """A new node's join: what it needs to start as the learner it is."""
-        return self.members.join(name, token, cluster_id)
+        return self.members.join(name, token, cluster_id, send_secret=send_secret)
 
     def backup_stream(self):
         """A consistent snapshot of this node's store as snapshot-file bytes (GET /admin/backup)."""

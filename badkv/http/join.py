@@ -37,4 +37,4 @@ def join():
         if relayed is not None:
             status_code, headers, content = relayed
             return Response(content, status=status_code, headers=headers)
-    return jsonify(node.join(body["name"], body["token"], cluster_id))
+    return jsonify(node.join(body["name"], body["token"], cluster_id, send_secret=not body.get("has_secret")))

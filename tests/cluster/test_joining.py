@@ -36,7 +36,8 @@ def test_the_answer_becomes_the_membership_and_is_kept_for_restarts(tmp_path):
         return FakeResponse(200, dict(ANSWER))
 
     joined = joined_config(config_for(tmp_path), post=post, sleep=lambda _: None)
-    assert calls == [("http://127.0.0.1:1/cluster/v1/join", {"name": "n4", "token": "t" * 64, "cluster_id": None})]
+    assert calls == [("http://127.0.0.1:1/cluster/v1/join", {"name": "n4", "token": "t" * 64, "cluster_id": None,
+                                                              "has_secret": False})]
     assert dict(joined.cluster) == {**ANSWER["voters"], **ANSWER["learners"]} and joined.learners == ("n4",)
     assert joined.cluster_id == "c0ffee"
     assert load_cluster_secret(joined) == b"a secret of 32 bytes, not shorter"

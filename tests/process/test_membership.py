@@ -235,3 +235,18 @@ def test_a_node_of_another_cluster_cannot_join(tmp_path):
 def _cluster_id(node: NodeProcess) -> str:
     """The cluster id a single node started without -cluster has."""
     return Config.from_sources({"name": node.name, "listen": node.address, "in_memory": True}).cluster_id
+
+
+def test_a_joined_node_is_given_the_cluster_secret(tmp_path):
+    """The members sign every peer call; the new node can only take part with the secret the join gave it."""
+    secret = tmp_path / "secret"
+    secret.write_text("a cluster secret of forty bytes, or more\n")
+    with LocalCluster(1, tmp_path, extra_args=FAST + ["-cluster-secret-file", str(secret)]) as cluster:
+        cluster.wait_ready()
+        node = join(cluster, "n2", tmp_path)
+        wait_promoted(cluster, "n2")
+        revision = Client(cluster.nodes["n1"].url).put("signed", "k", b"v")["revision"]
+        assert holds(node, revision)
+        kept = tmp_path / "n2" / "cluster.secret"
+        assert kept.read_bytes() == b"a cluster secret of forty bytes, or more"
+        assert "refused" not in node.log_path.read_text()
