@@ -40,17 +40,20 @@ class Members:
     def __init__(self, node, clock=time.time):
         self.node = node
         self.clock = clock  # wall time: join tokens expire by it
-        self._seen: tuple[int, frozenset] | None = None
+        self._seen: tuple | None = None
 
     # ---- following the core (node lock held) ------------------------------------------
     def follow(self) -> None:
         """Open a link to every member the core talks to, close the others', and admit exactly the current
         members (and removed ones the leader still tells of their removal) at the boundary."""
         node, core = self.node, self.node.core
-        contacts = frozenset(core.peers) | (frozenset(core.tracker.peers) if core.is_leader else frozenset())
-        if self._seen == (core.membership_changes, contacts):
+        # (Called after every Ready: a cheap key first. The leader's view changes only with the membership,
+        # when it forgets a removed member, or when this node starts or stops leading.)
+        seen = (core.membership_changes, core.is_leader, len(core.tracker.peers) if core.is_leader else 0)
+        if self._seen == seen:
             return
-        self._seen = (core.membership_changes, contacts)
+        self._seen = seen
+        contacts = frozenset(core.peers) | (frozenset(core.tracker.peers) if core.is_leader else frozenset())
         addresses = core.membership.nodes
         for name in sorted(contacts - node.peers.keys()):
             node.add_peer(name, addresses[name])

@@ -137,7 +137,8 @@ class ReconfigurationRules:
     def _promote_caught_up(self) -> None:
         """A learner that used its join token and holds what was committed one election timeout ago
         becomes a voter (one config entry)."""
-        if len(self._commit_history) < self.election_ticks or len(self.membership.voters) >= MAX_VOTERS:
+        if (not self.membership.learners or len(self._commit_history) < self.election_ticks
+                or len(self.membership.voters) >= MAX_VOTERS):
             return
         if not self._may_change():
             return
