@@ -118,6 +118,17 @@ def check_tls_files(config: Config) -> None:
         sys.exit(1)
 
 
+def _join(config: Config) -> Config:
+    """Ask the cluster for this node's place (``-join``); a refusal stops the command with one line."""
+    from badkv.cluster.joining import JoinError, joined_config
+
+    try:
+        return joined_config(config)
+    except (JoinError, ConfigError) as error:
+        print(f"badkv: {config.name}: cannot join: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     config = parse_config(sys.argv[1:] if argv is None else argv, dict(os.environ))
     from badkv.http.serving import BadkvApplication, configure_logging
@@ -127,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         logger.info("node %s: members from the SRV records of _badkv._tcp.%s: %s", config.name,
                     config.discovery_srv, ",".join(f"{name}={address}" for name, address in config.cluster))
     check_tls_files(config)
+    if config.join:
+        config = _join(config)
     if config.auth:  # an unreadable or empty admin token file stops the command here, in one line
         try:
             read_admin_token(config.admin_token_file)

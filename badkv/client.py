@@ -198,6 +198,14 @@ class Client:
     def members(self) -> list[dict]:
         return self._request("GET", "/admin/members").json()
 
+    def member_add(self, name: str, address: str) -> dict:
+        """Add a learner; ``{"name", "join_token"}`` (the token is shown once)."""
+        return self._request("POST", "/admin/members", json={"name": name, "address": address}).json()
+
+    def member_remove(self, name: str) -> dict:
+        """Remove a member; returns once the removal is committed."""
+        return self._request("DELETE", f"/admin/members/{quote(name, safe='')}").json()
+
     def transfer_leader(self, to: str | None = None) -> dict:
         """Move leadership to ``to`` (None: the most caught-up follower); returns the new leader and term."""
         return self._request("POST", "/admin/transfer-leader", json={"to": to}).json()

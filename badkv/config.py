@@ -79,8 +79,11 @@ class Config:
     listen: str = "127.0.0.1:10001"
     cluster: tuple[tuple[str, str], ...] = ()
     cluster_id: str = ""
+    learners: tuple[str, ...] = ()  # members of ``cluster`` that are learners (a joined node's first membership)
     discovery_srv: str = ""  # the members come from _badkv._tcp.DOMAIN instead of -cluster (badkv/discovery.py)
     discovery_dns_server: str = ""
+    join: str = ""  # a member's URL: this new node joins through it (badkv/cluster/joining.py)
+    join_token: str = ""
     acks: str = "all"
     threads: int = 0  # 0: 8 for a single node, 32 for a cluster member (see validate)
     max_value_size: int = 1 << 20
@@ -159,6 +162,8 @@ class Config:
         parse_address(self.listen, "listen address")
         if self.discovery_dns_server and not self.discovery_srv:
             raise ConfigError("-discovery-dns-server is only used with -discovery-srv DOMAIN")
+        if self.join and (self.discovery_srv or (self.cluster and not self.learners)):
+            raise ConfigError("give the members one way: -join (the cluster tells them), -cluster or -discovery-srv")
         cluster = self.cluster or ((self.name, self.listen),)
         names = [name for name, _ in cluster]
         if len(set(names)) != len(names):
@@ -170,7 +175,9 @@ class Config:
                 raise ConfigError(f"cluster member name {name!r} is not a valid node name")
         if self.name not in names:
             raise ConfigError(f"this node's name {self.name!r} is not in the cluster list")
-        if len(cluster) not in (1, 3, 5):
+        # (A first start lists 1, 3 or 5; a cluster grows to 7 and through even sizes at run time, and a
+        # joined node's first membership, with its learners, is the cluster's as it was then.)
+        if not self.learners and len(cluster) not in (1, 3, 5):
             raise ConfigError(f"a cluster has 1, 3 or 5 members, not {len(cluster)}")
         return cluster
 
@@ -295,6 +302,10 @@ OPTIONS: tuple[Option, ...] = (
            "-cluster: each target's first label is a member's name", "DOMAIN"),
     Option("discovery_dns_server", str, "the DNS server -discovery-srv asks (default: the system's resolver)",
            "HOST:PORT"),
+    Option("join", str, "join a running cluster through any member's URL (with -join-token; the members "
+           "come from the cluster)", "URL"),
+    Option("join_token", str, "the one-time token 'badkvctl member add' printed (works once, for 10 minutes)",
+           "TOKEN"),
     Option("cluster_id", str, "the cluster's identity, kept in the data dir (default: derived from the "
            "member names)", "ID"),
     Option("acks", str, "when a write is acknowledged: 'all' in-sync members applied it (default) "

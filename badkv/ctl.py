@@ -97,7 +97,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_command(commands)
     _add_tenant_commands(commands)
     _add_lease_commands(commands)
+    _add_member_commands(commands)
     return parser
+
+
+# ---- member: add, remove, list ----------------------------------------------------------------------
+def _add_member_commands(commands) -> None:
+    member = commands.add_parser("member", help="change the membership (sent to any node): add|remove|list")
+    actions = member.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="add NAME at ADDR as a learner; prints its one-time join token")
+    add.add_argument("name")
+    add.add_argument("address", metavar="ADDR", help="host:port the members reach it at")
+    actions.add_parser("remove", help="remove a member; returns once the removal is committed").add_argument("name")
+    actions.add_parser("list", help="print the members as a table (as `badkvctl members`)")
+
+
+def _run_member(args: argparse.Namespace, client: Client) -> None:
+    if args.action == "add":
+        added = client.member_add(args.name, args.address)
+        print(f"{added['name']} added as a learner; start it within 10 minutes with:\n"
+              f"  badkv -name {added['name']} -listen {args.address} -join {client.endpoint} "
+              f"-join-token {added['join_token']}")
+    elif args.action == "remove":
+        client.member_remove(args.name)
+        print(f"{args.name} removed")
+    else:
+        print(_members_table(client.members()))
 
 
 # ---- lease: grant, keepalive, revoke, show ----------------------------------------------------------
@@ -167,7 +192,7 @@ def _run_tenant(args: argparse.Namespace, client: Client) -> None:
 
 
 def _members_table(members: list[dict]) -> str:
-    columns = ("name", "address", "role", "reachable", "in_sync", "last_contact_ms", "match_index")
+    columns = ("name", "address", "role", "voter", "reachable", "in_sync", "last_contact_ms", "match_index")
     rows = [[("-" if m.get(c) is None else str(m.get(c))) + ("*" if c == "name" and m.get("self") else "")
              for c in columns] for m in members]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
@@ -256,6 +281,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
         _run_tenant(args, client)
     elif args.command == "lease":
         _run_lease(args, client)
+    elif args.command == "member":
+        _run_member(args, client)
     return 0
 
 

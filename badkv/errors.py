@@ -107,6 +107,30 @@ class TenantExists(Conflict):
     code = "tenant_exists"
 
 
+class MembershipPending(Conflict):
+    """Another membership change is not committed yet (one change at a time); try again shortly."""
+
+    code = "membership_change_pending"
+
+
+class AlreadyMember(Conflict):
+    """A node of that name is a member already."""
+
+    code = "already_member"
+
+
+class JoinTokenInvalid(Unauthenticated):
+    """A join with no token, or one that is not this learner's; nothing changed."""
+
+    code = "join_token_invalid"
+
+
+class JoinRefused(Forbidden):
+    """A join whose token was used already or has expired; nothing changed."""
+
+    code = "join_refused"
+
+
 class PeerRefused(BadkvError):
     """A peer call from outside this cluster's membership; nothing was changed."""
 
@@ -181,6 +205,12 @@ class NotLeader(Unavailable):
     """A forwarded request reached a node that is not the leader (never forwarded twice)."""
 
     code = "not_leader"
+
+
+class Removed(Unavailable):
+    """This node was removed from the cluster: it serves nothing more."""
+
+    code = "removed"
 
 
 class Timeout(BadkvError):

@@ -23,6 +23,8 @@ SAMPLES = {
     "cluster_id": ("prod-eu", "prod-eu"),
     "discovery_srv": ("example.test", "example.test"),
     "discovery_dns_server": (None, None),  # the address of the test's DNS server: see the samples fixture
+    "join": ("http://127.0.0.1:10001", "http://127.0.0.1:10001"),
+    "join_token": ("ab" * 32, "ab" * 32),
     "acks": ("majority", "majority"),
     "threads": ("3", 3),
     "max_value_size": ("2k", 2048),

@@ -308,3 +308,17 @@ def test_txn_with_a_body_that_is_not_json_exits_3_and_one_the_node_refuses_too(c
     (tmp_path / "shape.json").write_text('{"success": [{"op": "rename", "name": "a"}]}')
     code, _, err = ctl("txn", tenant, str(tmp_path / "shape.json"))
     assert code == 3 and err.startswith("badkvctl: invalid_txn:")
+
+
+def test_member_add_list_and_remove(ctl, node):
+    code, out, _ = ctl("member", "add", "ctl9", f"127.0.0.1:{free_port()}")
+    assert code == 0 and "-join-token " in out and f"-join {node.url}" in out
+    token = out.rsplit("-join-token ", 1)[1].strip()
+    assert len(token) == 64
+    code, out, _ = ctl("member", "list")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert code == 0 and rows["ctl9"][2:4] == ["learner", "False"]
+    code, out, _ = ctl("member", "remove", "ctl9")
+    assert code == 0 and out.strip() == "ctl9 removed"
+    code, _, err = ctl("member", "remove", "nobody")
+    assert code != 0 and "not a member" in err

@@ -57,7 +57,7 @@ class Applier:
             node.clock.observe(entry["revision"])
             for waiter in self._waiting_at.get(index, ()):
                 waiter.applied = waiter.revision == entry["revision"]
-            if entry["op"] == "noop":
+            if entry["op"] in ("noop", "config"):  # (a config entry acts in the core, not in the store)
                 node.store.apply_noop(entry["revision"], index)
                 continue
             if entry["op"] == "gc":  # (badkv/cluster/tombstones.py)

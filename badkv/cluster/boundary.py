@@ -68,6 +68,10 @@ class PeerBoundary:
             logger.warning("%s: the peer API (/cluster/v1) is open to anyone who can reach this port: start every "
                            "member with -cluster-secret-file (or BADKV_CLUSTER_SECRET) or with TLS", self.name)
 
+    def set_members(self, names: frozenset) -> None:
+        """The membership changed: admit exactly these senders (voters, learners, members being removed)."""
+        self.members = frozenset(names)
+
     # ---- the receiving side -----------------------------------------------------------
     def admit(self, method: str, path: str, body, headers: Mapping[str, str], remote: str) -> None:
         """Return if the call may go on; else log and raise the error to answer with. ``body`` is the body, or

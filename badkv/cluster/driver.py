@@ -46,6 +46,7 @@ class Driver:
                 outcome.installing = True
                 node.snapshots.request_install(*ready.install)
             node.applier.apply(ready.committed)
+            node.members.follow()  # (a config entry may have added the peer a message is for)
             for message in ready.messages:
                 if isinstance(message, ANSWERS):
                     outcome.replies.append(message)

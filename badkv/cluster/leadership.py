@@ -97,7 +97,7 @@ class Leadership:
         then most caught-up follower, for up to ``HAND_OVER_SECONDS``."""
         node = self.node
         deadline = node.monotonic() + HAND_OVER_SECONDS
-        while node.core.is_leader and node.peers:
+        while node.core.is_leader and node.core.voter_peers:
             remaining = deadline - node.monotonic()
             try:
                 new_leader = self.transfer(None, timeout=min(2 * node.config.election_timeout, remaining))

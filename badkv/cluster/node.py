@@ -24,6 +24,7 @@ from badkv.cluster.follower import Follower
 from badkv.cluster.forwarder import Forwarder
 from badkv.cluster.leadership import Leadership
 from badkv.cluster.leases import LeaseKeeper
+from badkv.cluster.members import Members
 from badkv.cluster.reader import Reader
 from badkv.cluster.replicator import Replicator
 from badkv.cluster.snapshotter import Snapshotter
@@ -36,6 +37,7 @@ from badkv.cluster.writer import Writer
 from badkv.config import Config
 from badkv.consensus.core import Core
 from badkv.consensus.log import Log
+from badkv.consensus.membership import Membership
 from badkv.errors import Unavailable
 from badkv.security.cluster_secret import load_cluster_secret
 from badkv.storage.recovery import open_storage
@@ -68,18 +70,21 @@ class Node:
         self.wal = recovered.wal
         self.recovery_seconds = recovered.seconds
         self.core = self._build_core(recovered)
-        tls = PeerTls(config.ca_file, config.cert_file, config.key_file) if config.cert_file else None
+        self.tls = PeerTls(config.ca_file, config.cert_file, config.key_file) if config.cert_file else None
         # A new id per process, so a restarted member can be told from a second process under its name.
         self.instance = secrets.token_hex(8)
-        self.boundary = PeerBoundary(config, load_cluster_secret(config), instance=self.instance)
-        self.peers = {name: PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2,
-                                       tls=tls, local_name=config.name, boundary=self.boundary)
-                      for name, address in config.peers.items()}
+        self.cluster_secret = load_cluster_secret(config)
+        self.boundary = PeerBoundary(config, self.cluster_secret, instance=self.instance)
+        self.started = False
+        self.peers: dict[str, PeerClient] = {}  # one client and one Replicator per member the core talks to
+        self.replicators: dict[str, Replicator] = {}
         self.applier, self.driver = Applier(self), Driver(self)
         self.writer, self.reader, self.follower = Writer(self), Reader(self), Follower(self)
         self.forwarder, self.transactions = Forwarder(self), TransactionWriter(self)
         self.tenants, self.leases, self.gc = Tenants(self), LeaseKeeper(self), TombstoneCollector(self)
-        self.replicators = {name: Replicator(self, name, client) for name, client in self.peers.items()}
+        self.members = Members(self)
+        with self.lock:
+            self.members.follow()
         self.take_sync = TakeSync(self.store, self.forwarder.fetch_leader_take, name=self.name)
         self.snapshots = Snapshotter(self, recovered.base_index)
         self.leadership = Leadership(self)
@@ -89,7 +94,13 @@ class Node:
         log = Log(recovered.base_index, recovered.base_term)
         log.append(recovered.entries)
         config = self.config
-        return Core(self.name, [name for name, _ in config.cluster], log, term=recovered.term,
+        if recovered.membership is not None:  # the snapshot's; else the first one, from the flags
+            membership = Membership.from_wire(recovered.membership)
+        else:
+            learners = set(config.learners)
+            membership = Membership({name: address for name, address in config.cluster if name not in learners},
+                                    {name: address for name, address in config.cluster if name in learners})
+        return Core(self.name, membership, log, term=recovered.term,
                     voted_for=recovered.voted_for, heartbeat_ticks=TICKS_PER_HEARTBEAT,
                     election_ticks=self.ticks(config.election_timeout), isr_ticks=self.ticks(config.isr_timeout),
                     max_batch_entries=config.max_batch_entries, stamp=self.clock.next, rng=random.Random())
@@ -116,18 +127,49 @@ class Node:
     def start(self) -> None:
         """Start the background threads (in the gunicorn worker, after fork)."""
         self.boundary.warn_if_open()
-        for peer, replicator in self.replicators.items():
-            self._spawn(f"send-{peer}", replicator.loop)
-            self._spawn(f"beat-{peer}", replicator.heartbeat_loop)
-        if self.peers:
-            self._spawn("take-sync", self._sync_loop)
-            self._spawn("tick", self._tick_loop)
+        with self.lock:
+            self.started = True
+            for replicator in self.replicators.values():
+                self._start_replicator(replicator)
+        # (Always, even alone: a cluster of one can grow.)
+        self._spawn("take-sync", self._sync_loop)
+        self._spawn("tick", self._tick_loop)
         self._spawn("snapshot", self.snapshots.loop)
         self._spawn("prune", self._prune_loop)
         self._spawn("leases", self.leases.loop)
         self._spawn("gc", self.gc.loop)
-        logger.info("%s: started as %s in term %d in a cluster of %d", self.name, self.core.role.value,
-                    self.core.current_term, len(self.config.cluster))
+        logger.info("%s: started as %s in term %d in a cluster of %d voters and %d learners", self.name,
+                    self.core.role.value, self.core.current_term, len(self.core.membership.voters),
+                    len(self.core.membership.learners))
+
+    def add_peer(self, name: str, address: str) -> None:
+        """(Lock held.) A link to a new member: its client and replicator, whose threads start with the node
+        (or now, if it runs: the membership changed)."""
+        config = self.config
+        client = PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2, tls=self.tls,
+                            local_name=config.name, boundary=self.boundary)
+        self.peers[name] = client
+        self.replicators[name] = replicator = Replicator(self, name, client)
+        if self.started:
+            self._start_replicator(replicator)
+
+    def drop_peer(self, name: str) -> None:
+        """(Lock held.) ``name`` left the membership: its replicator's threads end, its connections close."""
+        self.replicators.pop(name).retire()
+        self.peers.pop(name)
+
+    def _start_replicator(self, replicator: Replicator) -> None:
+        self._threads = [thread for thread in self._threads if thread.is_alive()]  # (retired ones)
+        self._spawn(f"send-{replicator.peer}", replicator.loop)
+        self._spawn(f"beat-{replicator.peer}", replicator.heartbeat_loop)
+
+    @property
+    def removed_reason(self) -> str | None:
+        return self.members.removed_reason()
+
+    def check_not_removed(self) -> None:
+        """Raise 503 ``removed`` once this node knows it was removed from the cluster."""
+        self.members.check_not_removed()
 
     def _spawn(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=f"{self.name}-{name}", daemon=True)
@@ -138,7 +180,7 @@ class Node:
         self.stopping.set()
         with self.lock:
             self.applier.release_all()
-        for replicator in self.replicators.values():
+        for replicator in list(self.replicators.values()):
             replicator.wake()
         self.snapshots.due.set()
         self.store.prune_wanted.set()
@@ -150,7 +192,7 @@ class Node:
         still_running = [thread.name for thread in self._threads if thread.is_alive()]
         if still_running:
             logger.warning("%s: stopping without waiting for %s", self.name, ", ".join(still_running))
-        for peer in self.peers.values():
+        for peer in list(self.peers.values()):
             peer.close()
         self.wal.close()
 
@@ -292,6 +334,17 @@ class Node:
 
     def propose(self, write: dict, *, leader_wait: float, avoid: frozenset = frozenset()):
         return self.forwarder.propose(write, leader_wait=leader_wait, avoid=avoid)
+
+    def add_member(self, name: str, address: str) -> str:
+        """Add a learner; its one-time join token."""
+        return self.members.add(name, address)
+
+    def remove_member(self, name: str) -> None:
+        self.members.remove(name)
+
+    def join(self, name: str, token: str, cluster_id: str | None, *, send_secret: bool = True) -> dict:
+        """A new node's join: what it needs to start as the learner it is."""
+        return self.members.join(name, token, cluster_id, send_secret=send_secret)
 
     def backup_stream(self):
         """A consistent snapshot of this node's store as snapshot-file bytes (GET /admin/backup)."""

@@ -36,6 +36,13 @@ class Replicator:
         self.heartbeat_wakeup = threading.Event()
         self.heartbeats: collections.deque = collections.deque()  # guarded by the node lock
         self.last_ack_at = node.monotonic()  # when the follower last took an append (for /admin/members)
+        self.retired = False  # the peer left the membership: the threads end
+
+    def retire(self) -> None:
+        """The peer is no longer a member: end this link's threads and close its connections."""
+        self.retired = True
+        self.wake()
+        self.client.close()
 
     def post(self, message) -> None:
         """Hand over the core's next call for this peer (node lock held)."""
@@ -58,12 +65,12 @@ class Replicator:
 
     def _carry(self, queue: collections.deque, wakeup: threading.Event) -> None:
         node = self.node
-        while not node.stopping.is_set():
+        while not node.stopping.is_set() and not self.retired:
             try:
                 wakeup.wait(node.config.heartbeat_interval)
                 wakeup.clear()
                 tracing.stamp(f"repl-awake {self.peer}")
-                while not node.stopping.is_set():
+                while not node.stopping.is_set() and not self.retired:
                     with node.lock:
                         if not queue:
                             break

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+from badkv.consensus.membership import Membership
 from badkv.storage.recovery import SnapshotRecords
 from badkv.storage.snapshot_files import SnapshotMeta, write_snapshot_stream
 from badkv.cluster.transport import TransportError
@@ -25,17 +26,18 @@ class Snapshotter:
         self.node = node
         self.last_index = last_index  # the newest snapshot (or install) this node has
         self.due = threading.Event()
-        self.install_request: tuple[int, int] | None = None  # (index, term) the leader asked us to install
+        # (index, term, membership) the leader asked this node to install
+        self.install_request: tuple[int, int, dict | None] | None = None
 
     def is_due(self) -> bool:
         return self.node.core.commit_index - self.last_index >= self.node.config.snapshot_entries
 
-    def request_install(self, index: int, term: int) -> None:
+    def request_install(self, index: int, term: int, membership: dict | None = None) -> None:
         """Called with the node lock held when the leader's log no longer reaches back far enough."""
         if self.install_request is None:
             logger.info("%s: the leader no longer has the entries this node needs; copying its state",
                         self.node.name)
-            self.install_request = (index, term)
+            self.install_request = (index, term, membership)
             self.due.set()
 
     def loop(self) -> None:
@@ -57,20 +59,22 @@ class Snapshotter:
                 logger.exception("%s: snapshot failed; going on", node.name)
                 self.install_request = None
 
-    def _consistent_copy(self) -> tuple[int, int, int, list, int]:
-        """Index, term, revision, records and gc horizon of the store, taken together under the node lock."""
+    def _consistent_copy(self) -> tuple[int, int, int, list, int, dict]:
+        """Index, term, revision, records, gc horizon and membership of the store, taken together under the node
+        lock."""
         node = self.node
         with node.lock:
             index, revision = node.store.applied_index, node.store.applied_revision
             term = node.core.log.term_at(index) or node.core.log.base_term
-            return index, term, revision, node.store.records(), node.store.tombstones.horizon
+            return (index, term, revision, node.store.records(), node.store.tombstones.horizon,
+                    node.core.membership_at(index).to_wire())
 
     def take(self) -> int:
         """Write the store to a snapshot (when durable) and drop the log entries it covers; returns its index."""
         node = self.node
-        index, term, revision, records, horizon = self._consistent_copy()
+        index, term, revision, records, horizon, membership = self._consistent_copy()
         node.wal.write_snapshot(index=index, term=term, revision=revision, records=SnapshotRecords(records),
-                                horizon=horizon)
+                                horizon=horizon, membership=membership)
         self.last_index = index
         with node.lock:
             keep_from = index
@@ -84,13 +88,13 @@ class Snapshotter:
 
     def backup_stream(self):
         """A consistent snapshot of the node's store as snapshot-file bytes, for GET /admin/backup."""
-        index, term, revision, records, horizon = self._consistent_copy()
+        index, term, revision, records, horizon, membership = self._consistent_copy()
         meta = SnapshotMeta(index=index, term=term, revision=revision, node=self.node.name,
                             cluster_id=self.node.config.cluster_id, created=time.time(), record_count=len(records),
-                            horizon=horizon)
+                            horizon=horizon, membership=membership)
         return write_snapshot_stream(meta, SnapshotRecords(records))
 
-    def install_from_leader(self, index: int, term: int) -> None:
+    def install_from_leader(self, index: int, term: int, membership: dict | None = None) -> None:
         """Catch up from the leader's take feed when its log no longer reaches back far enough.
 
         The leader's whole state replaces this node's (``TakeSync.copy_whole``), never merges into it: the
@@ -102,9 +106,10 @@ class Snapshotter:
             if node.core.log.term_at(index) != term:
                 revision = max(node.store.applied_revision, copy.revision)
                 node.wal.write_snapshot(index=index, term=term, revision=revision,
-                                        records=SnapshotRecords(copy.records), horizon=copy.horizon)
+                                        records=SnapshotRecords(copy.records), horizon=copy.horizon,
+                                        membership=membership)
                 self.last_index = index
-                node.core.restore(index, term)
+                node.core.restore(index, term, Membership.from_wire(membership) if membership else None)
                 node.store.load(copy.records, revision, index, copy.horizon)
                 node.take_sync.resume_from(copy.cursor)
             self.install_request = None

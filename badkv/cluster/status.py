@@ -11,19 +11,23 @@ def members(node) -> list[dict]:
     isr_timeout = node.config.isr_timeout
     leader_contact = node.follower.last_leader_contact
     members = []
-    for name, address in node.config.cluster:
-        if name == node.name:
+    membership = node.core.membership
+    for name, address in _listed(node):
+        voter = name in membership.voters
+        if not voter:
+            role = "learner" if name in membership.learners else "removed"
+        elif name == node.name:
             role = node.core.role.value
         else:
             role = "leader" if name == node.core.leader else "follower"
-        entry = {"name": name, "address": address, "role": role, "voter": True, "self": name == node.name}
+        entry = {"name": name, "address": address, "role": role, "voter": voter, "self": name == node.name}
         progress = node.core.progress.get(name) if node.is_leader else None
         if name == node.name:
             entry.update(reachable=True, in_sync=True, last_contact_ms=0, match_index=node.core.log.last_index,
                          applied_index=node.store.applied_index)
         elif progress is not None:
             ago = now - node.replicators[name].last_ack_at
-            entry.update(reachable=progress.reachable and ago <= isr_timeout, in_sync=progress.in_sync,
+            entry.update(reachable=progress.reachable and ago <= isr_timeout, in_sync=progress.in_sync and voter,
                          last_contact_ms=round(ago * 1000), match_index=progress.match_index,
                          applied_index=progress.applied_index, isr_evictions=progress.evictions)
         elif name == node.core.leader and leader_contact is not None:
@@ -34,6 +38,15 @@ def members(node) -> list[dict]:
             entry.update(reachable=None, in_sync=None, last_contact_ms=None, match_index=None, applied_index=None)
         members.append(entry)
     return members
+
+
+def _listed(node) -> list[tuple[str, str]]:
+    """The members (voters first), this node if it was removed, and removed members the leader still tells."""
+    listed = dict(node.core.membership.nodes)
+    listed.setdefault(node.name, node.config.listen)
+    for name, client in node.peers.items():
+        listed.setdefault(name, client.address)
+    return list(listed.items())
 
 
 ROLES = ("leader", "follower")
@@ -54,6 +67,8 @@ def readiness(node, role: str | None = None) -> tuple[bool, str]:
 def _readiness(node) -> tuple[bool, str]:
     if node.storage_error is not None:
         return False, f"storage failed: {node.storage_error}"
+    if node.removed_reason is not None:
+        return False, node.removed_reason
     leader = node.core.leader
     if leader is None:
         return False, f"no leader is known (term {node.core.current_term}, {node.core.role.value})"
@@ -83,7 +98,7 @@ def stats(node) -> dict:
     return {"node": node.name, "version": __version__, "role": core.role.value, "term": core.current_term,
             "leader": core.leader, "voted_for": core.voted_for, **core.counters,
             "seconds_without_leader": round(node.seconds_without_leader(), 3),
-            "cluster_size": len(node.config.cluster),
+            "cluster_size": len(core.membership.voters), "learners": len(core.membership.learners),
             "acks": node.config.acks, "commit_index": node.core.commit_index,
             "last_index": node.core.log.last_index, "applied_index": store.pop("applied_index"),
             "applied_revision": store.pop("applied_revision"), **store,

@@ -134,7 +134,7 @@ class Writer:
         node = self.node
         node.wait_until_serving(node.config.leader_wait)
         # A cluster of one has nobody to evict and is its own quorum.
-        if node.peers and not node.core.has_quorum():
+        if node.core.voter_peers and not node.core.has_quorum():
             raise Unavailable("no quorum: too few members answer the leader", retry_after=2)
         pending = node.applier.pending
         if any(key in pending for key in keys) and not node.applier.changed.wait_for(

@@ -9,5 +9,7 @@ of ``badkv.testing.sim`` in milliseconds.
 - ``log``: the in-memory log of entries.
 - ``messages``: what nodes say to each other, and their wire form.
 - ``progress``: the leader's view of each follower, quorums and the in-sync set.
+- ``membership``: who votes and who learns, and the one-server-at-a-time rule.
+- ``reconfiguration``: config entries, promotion of learners, removal.
 - ``core``: roles, the step and tick rules, and ``Ready``.
 """

@@ -10,8 +10,9 @@ it has applied (what ``-acks all`` waits for); a leader's appends need not
 wait for its own fsync (Ongaro's dissertation §10.2.1).
 
 The rules are split by job: ``election`` (timeouts, pre-vote, votes,
-check-quorum, leadership transfer) and ``replication`` (appends on both sides);
-this module holds the state, the role changes and ``Ready``.
+check-quorum, leadership transfer), ``replication`` (appends on both sides) and
+``reconfiguration`` (membership changes, promotion, removal); this module holds
+the state, the role changes and ``Ready``.
 """
 
 from __future__ import annotations
@@ -20,22 +21,26 @@ from typing import Callable
 
 from badkv.consensus.election import ElectionRules
 from badkv.consensus.log import Log, noop_entry
+from badkv.consensus.membership import Membership
 from badkv.consensus.messages import (AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, TimeoutNow,
                                       Unreachable, VoteRequest, VoteResponse)
 from badkv.consensus.progress import Progress, Tracker
 from badkv.consensus.ready import HardState, Ready
+from badkv.consensus.reconfiguration import ReconfigurationRules
 from badkv.consensus.replication import ReplicationRules
 from badkv.consensus.roles import Role
 
 
-class Core(ElectionRules, ReplicationRules):
-    """One node's consensus state; not thread-safe (the caller holds one lock around every call)."""
+class Core(ElectionRules, ReplicationRules, ReconfigurationRules):
+    """One node's consensus state; not thread-safe (the caller holds one lock around every call).
 
-    def __init__(self, name: str, members: list[str], log: Log, *, term: int, voted_for: str | None = None,
+    ``members`` is the membership as of the log's base (a snapshot's, or the first one: a list of
+    voter names or a mapping name -> address); config entries in ``log`` take effect over it."""
+
+    def __init__(self, name: str, members, log: Log, *, term: int, voted_for: str | None = None,
                  heartbeat_ticks: int, election_ticks: int, isr_ticks: int, max_batch_entries: int,
                  stamp: Callable[[], int], rng):
         self.name = name
-        self.members = list(members)
         self.log = log
         self.current_term = term
         self.voted_for = voted_for
@@ -47,12 +52,13 @@ class Core(ElectionRules, ReplicationRules):
         self.max_batch_entries = max_batch_entries
         self.stamp = stamp  # revisions for the entries the core itself makes (no-ops)
         self.rng = rng
+        self._init_membership(Membership.of(members))
         self.commit_index = log.base_index
         self.applied_index = log.base_index  # handed out in a Ready's committed entries
         self.durable_index = log.last_index
         self.send_seq = 0
         self.term_start_index = 0  # the leader's no-op of this term: its state is current once applied
-        self.tracker = Tracker(self.peers, len(members), log.last_index + 1)
+        self.tracker = self._new_tracker(None)
         self.counters = {"elections_started": 0, "elections_won": 0, "pre_votes_started": 0,
                          "pre_votes_refused": 0, "leader_changes": 0, "conflicts_with_applied": 0}
         self._unstable_from = log.last_index + 1  # entries from here on are not yet handed out to persist
@@ -65,11 +71,25 @@ class Core(ElectionRules, ReplicationRules):
                           VoteRequest: self._handle_vote, VoteResponse: self._handle_vote_response,
                           TimeoutNow: self._handle_timeout_now, Unreachable: self._handle_unreachable,
                           Heartbeat: self._handle_heartbeat, HeartbeatResponse: self._handle_heartbeat_response}
-        self._init_election(first_in_line=members[0] == name)
+        self._init_election(first_in_line=next(iter(self.membership.voters), None) == name)
+
+    @property
+    def members(self) -> list[str]:
+        """The voters of the current membership."""
+        return list(self.membership.voters)
 
     @property
     def peers(self) -> list[str]:
-        return [member for member in self.members if member != self.name]
+        """Every other member, voters and learners: whom a leader replicates to."""
+        return [member for member in self.membership.nodes if member != self.name]
+
+    @property
+    def voter_peers(self) -> list[str]:
+        return [member for member in self.membership.voters if member != self.name]
+
+    @property
+    def is_voter(self) -> bool:
+        return self.name in self.membership.voters
 
     @property
     def is_leader(self) -> bool:
@@ -113,6 +133,7 @@ class Core(ElectionRules, ReplicationRules):
         entry["index"] = self.log.last_index + 1
         entry["term"] = self.current_term
         self.log.append([entry])
+        self._appended(entry)
         return entry
 
     def persisted(self, index: int) -> None:
@@ -139,15 +160,21 @@ class Core(ElectionRules, ReplicationRules):
         for message in unsent:
             if isinstance(message, AppendRequest) and message.to in self.tracker.peers:
                 self.tracker.peers[message.to].inflight = False
+        self._refresh_membership()
 
     def compact(self, index: int) -> None:
-        """Forget the entries up to ``index``: a snapshot holds them."""
+        """Forget the entries up to ``index``: a snapshot holds them (and ``membership_at(index)``)."""
         if index > self.log.base_index:
+            self.base_membership = self.membership_at(index)
             self.log.compact(index, self.log.term_at(index))
 
-    def restore(self, index: int, term: int) -> None:
-        """The node installed the leader's state as of entry ``index`` (of ``term``); the log starts after it."""
+    def restore(self, index: int, term: int, membership: Membership | None = None) -> None:
+        """The node installed the leader's state as of entry ``index`` (of ``term``), whose membership
+        was ``membership``; the log starts after it."""
+        if membership is not None:
+            self.base_membership = membership
         self.log.compact(index, term)
+        self._refresh_membership()
         self.commit_index = max(self.commit_index, index)
         self.applied_index = max(self.applied_index, index)
         self.durable_index = max(self.durable_index, index)
@@ -165,6 +192,11 @@ class Core(ElectionRules, ReplicationRules):
         self._set_leader(leader)
         self._reset_election_timer()
 
+    def _new_tracker(self, in_sync: set[str] | None) -> Tracker:
+        learners = [name for name in self.membership.learners if name != self.name]
+        return Tracker(self.voter_peers, self.log.last_index + 1, in_sync, learners=learners,
+                       self_votes=self.is_voter)
+
     def _become_leader(self) -> None:
         granted = {peer for peer, vote in self.votes.items() if vote and peer != self.name}
         self.role, self.campaign = Role.LEADER, None
@@ -172,8 +204,9 @@ class Core(ElectionRules, ReplicationRules):
         self.counters["elections_won"] += 1
         # Followers that just voted are known to be up; the others join the in-sync set once caught up,
         # so a dead former leader does not hold back the first commits of this term.
-        self.tracker = Tracker(self.peers, len(self.members), self.log.last_index + 1, in_sync=granted)
+        self.tracker = self._new_tracker(granted)
         self.election_elapsed = 0
+        self._commit_history.clear()
         self.term_start_index = self.propose(noop_entry(self.stamp()))["index"]
         self._note("info", f"won the election for term {self.current_term} with {len(granted) + 1} votes")
 
@@ -214,5 +247,6 @@ class Core(ElectionRules, ReplicationRules):
         for message in ready.messages:
             if type(message) is AppendResponse:  # (the caller applies before it sends: see Ready)
                 message.applied_index = self.applied_index
+        self._note_if_removed()
         ready.notes, self._notes = self._notes, []
         return ready

@@ -40,7 +40,7 @@ class ElectionRules:
             self.randomized_timeout = self.election_ticks
         else:
             self.randomized_timeout = self.rng.randrange(self.election_ticks * 3 // 2, 2 * self.election_ticks)
-        if len(self.members) == 1:  # a cluster of one leads at once
+        if list(self.membership.voters) == [self.name]:  # a cluster of one leads at once
             self._campaign(pre_vote=False)
 
     @property
@@ -57,7 +57,9 @@ class ElectionRules:
 
     def _tick_election(self) -> None:
         self.election_elapsed += 1
-        if self.election_elapsed >= self.randomized_timeout:
+        if self.election_elapsed >= self.randomized_timeout and not self.may_stand():
+            self._reset_election_timer()  # a learner, or a removed node, never stands
+        elif self.election_elapsed >= self.randomized_timeout:
             heard = f"no word from the leader {self.leader}" if self.leader else "no leader"
             self._note("info", f"{heard} for {self.election_elapsed} ticks: asking for pre-votes for term "
                                f"{self.current_term + 1}")
@@ -77,26 +79,30 @@ class ElectionRules:
             self.counters["elections_started"] += 1
             self._note("info", f"starting the election for term {term}")
         self.votes = {self.name: True}
-        for peer in self.peers:
+        for peer in self.voter_peers:
             self._messages.append(VoteRequest(term, self.name, self.log.last_index, self.log.last_term,
                                               pre_vote, transfer, to=peer))
         self._count_votes()
 
     def _count_votes(self) -> None:
-        granted = sum(self.votes.values())
-        refused = len(self.votes) - granted
-        if granted >= self.quorum:
+        voters = self.membership.voters
+        granted = sum(1 for voter, vote in self.votes.items() if vote and voter in voters)
+        refused = sum(1 for voter, vote in self.votes.items() if not vote and voter in voters)
+        quorum = len(voters) // 2 + 1  # (of the candidate's membership; the tracker is the last leader's)
+        if granted >= quorum:
             if self.campaign == "pre-vote":
                 self._campaign(pre_vote=False, transfer=self.campaign_is_transfer)
             else:
                 self._become_leader()
-        elif refused > len(self.members) - self.quorum:
+        elif refused > len(voters) - quorum:
             self._note("info", f"lost the {self.campaign} for term {self.current_term + (self.campaign == 'pre-vote')}"
                                f" ({refused} refused)")
             self._become_follower(self.current_term, None)
 
     def _handle_vote(self, request: VoteRequest) -> None:
-        if request.candidate not in self.members or request.term < self.current_term:
+        # A node this one does not know of (one removed) gets no vote; learners do vote when asked: only a
+        # candidate whose membership counts them as voters asks them (dissertation §4.2.1).
+        if request.candidate not in self.membership.nodes or request.term < self.current_term:
             return self._answer_vote(request, False)
         if not request.transfer and self._in_lease():
             # Check-quorum's lease: while a leader is heard from, nobody else is voted for (§4.2.3).
@@ -134,7 +140,8 @@ class ElectionRules:
         self._count_votes()
 
     def _handle_timeout_now(self, message: TimeoutNow) -> None:
-        if message.term == self.current_term and message.leader == self.leader and not self.is_leader:
+        if (message.term == self.current_term and message.leader == self.leader and not self.is_leader
+                and self.is_voter):
             self._note("info", f"{message.leader} hands leadership over: standing for term {self.current_term + 1}")
             self._campaign(pre_vote=False, transfer=True)
 
@@ -152,7 +159,7 @@ class ElectionRules:
         window = CHECK_QUORUM_TIMEOUTS * self.election_ticks
         heard = self.tracker.heard_within(window)
         if heard < self.quorum:
-            self._become_follower(self.current_term, None, f"heard from {heard - 1} of {len(self.peers)}"
+            self._become_follower(self.current_term, None, f"heard from {heard - 1} of {len(self.voter_peers)}"
                                                            f" followers in {window} ticks")
 
     def transfer_leadership(self, target: str | None = None) -> str:
@@ -161,13 +168,15 @@ class ElectionRules:
         Raises ValueError with a sentence when it cannot be done."""
         if not self.is_leader:
             raise ValueError("this node is not the leader")
-        if not self.peers:
+        if not self.voter_peers:
             raise ValueError("a cluster of one has nobody to hand leadership to")
         if target is None:
-            target = max(self.peers, key=lambda peer: self.progress[peer].match_index)
+            target = max(self.voter_peers, key=lambda peer: self.progress[peer].match_index)
         elif target == self.name:
             raise ValueError(f"{target} is the leader already")
-        elif target not in self.peers:
+        elif target in self.membership.learners:
+            raise ValueError(f"{target} is a learner; it can lead once it is promoted to voter")
+        elif target not in self.voter_peers:
             raise ValueError(f"{target} is not a member of this cluster")
         self.transfer_target, self.transfer_elapsed, self._timeout_now_sent = target, 0, False
         self._note("info", f"handing leadership to {target}")

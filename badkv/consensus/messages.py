@@ -23,6 +23,7 @@ class AppendRequest:
     seq: int
     install: bool = False
     to: str = ""
+    membership: dict | None = None  # with ``install``: the membership as of ``prev_index``
 
     WIRE_FIELDS = ("term", "leader", "prev_index", "prev_term", "entries", "leader_commit", "seq")
 
@@ -37,12 +38,14 @@ class AppendRequest:
                 "seq": self.seq}
         if self.install:
             wire["install"] = True
+            if self.membership is not None:
+                wire["membership"] = self.membership
         return wire
 
     @classmethod
     def from_wire(cls, wire: dict, to: str = "") -> "AppendRequest":
         return cls(wire["term"], wire["leader"], wire["prev_index"], wire["prev_term"], wire["entries"],
-                   wire["leader_commit"], wire["seq"], bool(wire.get("install")), to)
+                   wire["leader_commit"], wire["seq"], bool(wire.get("install")), to, wire.get("membership"))
 
 
 @dataclass(slots=True)

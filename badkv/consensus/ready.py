@@ -24,5 +24,6 @@ class Ready:
     entries: list[dict] = field(default_factory=list)
     committed: list[dict] = field(default_factory=list)
     messages: list = field(default_factory=list)
-    install: tuple[int, int] | None = None  # (index, term): copy the leader's state; its log starts after
+    # (index, term, membership wire form or None): copy the leader's state; its log starts after it
+    install: tuple[int, int, dict | None] | None = None
     notes: list[tuple[str, str]] = field(default_factory=list)  # (level, text): "info" or "warning"

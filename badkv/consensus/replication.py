@@ -29,7 +29,9 @@ class ReplicationRules:
                     self._heartbeat(peer, progress)
         self._note_evicted(self.tracker.evict_silent(self.isr_ticks))
         self._advance_commit()
-        self._check_quorum_tick()
+        if self.is_leader:
+            self._tick_membership()
+            self._check_quorum_tick()
 
     def _wants_to_send(self, progress: Progress) -> bool:
         return not progress.inflight and (progress.send_now or progress.next_index <= self.log.last_index
@@ -45,8 +47,9 @@ class ReplicationRules:
         progress.inflight = True
         # Below the leader's log base the follower needs the leader's state (install), not entries.
         install = progress.next_index <= self.log.base_index
+        membership = self.base_membership.to_wire() if install else None  # (what the install must keep)
         return AppendRequest(self.current_term, self.name, prev_index, self.log.term_at(prev_index), entries,
-                             self.commit_index, self.send_seq, install, to=peer)
+                             self.commit_index, self.send_seq, install, to=peer, membership=membership)
 
     def _heartbeat(self, peer: str, progress: Progress) -> None:
         """The append in flight is slow to be answered (the follower's disk, most often): say that this
@@ -91,7 +94,7 @@ class ReplicationRules:
             progress.next_index = max(1, hint + 1)
             progress.match_index = min(progress.match_index, hint)
         progress.applied_index = max(progress.applied_index, response.applied_index)
-        if not progress.in_sync and progress.match_index >= self.commit_index:
+        if progress.voter and not progress.in_sync and progress.match_index >= self.commit_index:
             progress.in_sync = True
             self._note("info", f"{response.sender} is back in the in-sync set at index {progress.match_index}")
         self._advance_commit()
@@ -126,6 +129,7 @@ class ReplicationRules:
         # Only an entry of the leader's own term commits by counting (Raft §5.4.2).
         if candidate > self.commit_index and self.log.term_at(candidate) == self.current_term:
             self.commit_index = candidate
+            self._leave_if_removed()
 
     # ---- follower --------------------------------------------------------------------
     def _handle_append(self, request: AppendRequest) -> None:
@@ -137,7 +141,7 @@ class ReplicationRules:
         self.election_elapsed = 0
         prev_index, prev_term = request.prev_index, request.prev_term
         if request.install and self.log.term_at(prev_index) != prev_term:
-            self._install = (prev_index, prev_term)
+            self._install = (prev_index, prev_term, request.membership)
             return self._reply(request, False)
         if prev_index > self.log.last_index:
             return self._reply(request, False)
@@ -155,6 +159,7 @@ class ReplicationRules:
                     return self._refuse_rewrite(request, index)
                 self._truncate(index)
             self.log.append([entry])
+            self._appended(entry)
         last_new = prev_index + len(request.entries)
         self.commit_index = max(self.commit_index, min(request.leader_commit, last_new))
         self._reply(request, True)
@@ -175,6 +180,7 @@ class ReplicationRules:
         self._truncate_from = index if self._truncate_from is None else min(self._truncate_from, index)
         self._unstable_from = min(self._unstable_from, index)
         self.commit_index = min(self.commit_index, index - 1)
+        self._refresh_membership()
 
     def _refuse_rewrite(self, request: AppendRequest, index: int) -> None:
         """A leader whose log replaces an entry this node applied: only possible once a majority lost its

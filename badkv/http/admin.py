@@ -1,4 +1,5 @@
-"""The ``/admin`` blueprint: stats, metrics, members, health, readiness, backups and leadership transfer."""
+"""The ``/admin`` blueprint: stats, metrics, members (and changing them), health, readiness, backups and
+leadership transfer."""
 
 from __future__ import annotations
 
@@ -31,6 +32,50 @@ def metrics():
 @bp.get("/members")
 def members():
     return jsonify(status.members(_node()))
+
+
+@bp.post("/members")
+def add_member():
+    """Add ``{"name", "address"}`` as a learner; 201 with its one-time join token once committed."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not isinstance(body.get("address"), str):
+        raise BadRequest('the body must be {"name": "<node name>", "address": "<host:port>"}')
+    relayed = _relay_to_leader(_node(), request.get_data())
+    if relayed is not None:
+        return relayed
+    token = _node().add_member(body["name"], body["address"])
+    response = jsonify({"name": body["name"], "join_token": token})
+    response.status_code = 201
+    return response
+
+
+@bp.delete("/members/<name>")
+def remove_member(name: str):
+    """Remove a member; 202 once the removal is committed."""
+    relayed = _relay_to_leader(_node(), b"")
+    if relayed is not None:
+        return relayed
+    _node().remove_member(name)
+    response = jsonify({"name": name, "removed": True})
+    response.status_code = 202
+    return response
+
+
+def _relay_to_leader(node, body: bytes) -> Response | None:
+    """On a follower: the leader's answer to this request (relayed once); None on the leader."""
+    if node.is_leader:
+        return None
+    if request.headers.get(FORWARDED_BY):
+        raise NotLeader("this node is not the leader; the request was already forwarded once", leader=node.leader)
+    headers = {"Content-Type": "application/json"}
+    if "Authorization" in request.headers:  # the leader checks the admin token again
+        headers["Authorization"] = request.headers["Authorization"]
+    relayed = node.forward(request.method, request.path, b"", body, headers,
+                           leader_wait=2 * node.config.election_timeout)
+    if relayed is None:  # this node leads now
+        return None
+    status_code, headers, content = relayed
+    return Response(content, status=status_code, headers=headers)
 
 
 @bp.get("/backup")
@@ -66,20 +111,12 @@ def transfer_leader():
     if not isinstance(body, dict) or not isinstance(body.get("to"), (str, type(None))):
         raise BadRequest('the body must be {"to": "<member name>"} or {"to": null}')
     target = body.get("to")
-    if target is not None and target not in dict(node.config.cluster):
+    if target is not None and target not in node.core.membership.nodes:
         raise BadRequest(f"{target} is not a member of this cluster")
-    wait = 2 * node.config.election_timeout
-    if not node.is_leader:
-        if request.headers.get(FORWARDED_BY):
-            raise NotLeader("this node is not the leader; the request was already forwarded once", leader=node.leader)
-        headers = {"Content-Type": "application/json"}
-        if "Authorization" in request.headers:  # the leader checks the admin token again
-            headers["Authorization"] = request.headers["Authorization"]
-        relayed = node.forward("POST", request.path, b"", request.get_data(), headers, leader_wait=wait)
-        if relayed is not None:
-            status_code, headers, content = relayed
-            return Response(content, status=status_code, headers=headers)
-    leader = node.transfer_leadership(target, timeout=wait)
+    relayed = _relay_to_leader(node, request.get_data())
+    if relayed is not None:
+        return relayed
+    leader = node.transfer_leadership(target, timeout=2 * node.config.election_timeout)
     response = jsonify({"leader": leader, "term": node.term})
     response.status_code = 202
     return response

@@ -18,7 +18,7 @@ from badkv.security.tokens import TokenIndex
 # The dashboard page holds no data and no secret (its data comes from /admin/overview, which needs the
 # admin token): a browser opening it cannot send a bearer token anyway.
 OPEN_ENDPOINTS = frozenset({"admin.health", "admin.ready", "api.openapi_document", "dashboard.page"})
-OPEN_BLUEPRINTS = frozenset({"peer"})
+OPEN_BLUEPRINTS = frozenset({"peer", "join"})  # (peer calls are signed; a join carries its one-time token)
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -97,6 +97,8 @@ def restore_backup(path: str, data_dir: str, *, node: str, cluster_id: str, forc
                     _progress("restore", position, len(records))
                 yield record
 
+        # (Without the backed-up cluster's membership: the restored node starts a cluster of its own, whose
+        # members its -cluster flag names.)
         wal.write_snapshot(index=meta.index, term=meta.term, revision=meta.revision, records=counted(),
                            horizon=meta.horizon)
     finally:

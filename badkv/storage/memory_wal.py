@@ -86,7 +86,8 @@ class MemoryWal:
         with self._lock:
             self._term, self._voted_for = term, voted_for
 
-    def write_snapshot(self, *, index: int, term: int, revision: int, records, horizon: int = 0) -> SnapshotMeta:
+    def write_snapshot(self, *, index: int, term: int, revision: int, records, horizon: int = 0,
+                       membership: dict | None = None) -> SnapshotMeta:
         """Describe a snapshot at ``index`` and drop the entries it covers; the records are not kept.
 
         An ``index`` beyond the end of the log empties it; the next entry appended must then
@@ -98,7 +99,7 @@ class MemoryWal:
             if not isinstance(records, collections.abc.Sized):
                 records = list(records)  # counted for the description, as the file log counts them
             meta = SnapshotMeta(index, term, revision, self._node, self._cluster_id, time.time(), len(records),
-                                horizon=horizon)
+                                horizon=horizon, membership=membership)
             del self._entries[: min(index, self.last_index) - self._base_index()]
             self._snapshot = meta
         return meta

@@ -44,6 +44,7 @@ class Recovered:
     wal: WriteAheadLog | MemoryWal
     seconds: float = 0.0
     snapshot_record_count: int = 0
+    membership: dict | None = None  # the snapshot's membership (wire form), if it kept one
 
 
 def open_storage(config: Config, store: Store, clock: HybridClock) -> Recovered:
@@ -54,7 +55,8 @@ def open_storage(config: Config, store: Store, clock: HybridClock) -> Recovered:
     if config.in_memory:
         wal = MemoryWal()
         recovery = wal.open(node=config.name, cluster_id=config.cluster_id)
-        return Recovered(0, 0, recovery.entries, recovery.term, recovery.voted_for, wal)
+        return Recovered(0, 0, recovery.entries, recovery.term, recovery.voted_for, wal,
+                         membership=recovery.snapshot.membership if recovery.snapshot else None)
     started = time.monotonic()
     with _without_cyclic_gc():  # a million new records would set off full collections that free nothing
         recovered = _recover(config, store, clock)
@@ -73,16 +75,17 @@ def _recover(config: Config, store: Store, clock: HybridClock) -> Recovered:
     recovery = wal.open(node=config.name, cluster_id=config.cluster_id, repair=config.repair)
     _log_what_was_dropped(config, recovery)
     base_index = base_term = 0
+    membership = None
     snapshot_count = len(recovery.snapshot_records)
     if recovery.snapshot is not None:
         meta = recovery.snapshot
         store.load(_emptied_as_read(recovery.snapshot_records), meta.revision, meta.index, meta.horizon)
-        base_index, base_term = meta.index, meta.term
+        base_index, base_term, membership = meta.index, meta.term, meta.membership
         clock.observe(meta.revision)
     if recovery.entries:
         clock.observe(max(entry["revision"] for entry in recovery.entries))
     return Recovered(base_index, base_term, recovery.entries, recovery.term, recovery.voted_for, wal,
-                     snapshot_record_count=snapshot_count)
+                     snapshot_record_count=snapshot_count, membership=membership)
 
 
 def check_storage(config: Config) -> None:

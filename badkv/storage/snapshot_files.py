@@ -35,6 +35,7 @@ class SnapshotMeta:
     record_count: int | None  # None in a stream whose length was not known up front
     format: int = SNAPSHOT_FORMAT
     horizon: int = 0  # the store's tombstone gc horizon (absent from snapshots written before gc: 0)
+    membership: dict | None = None  # the cluster's membership as of ``index`` (None in older snapshots)
 
     def to_header(self) -> dict:
         return {"kind": SNAPSHOT_KIND, **dataclasses.asdict(self)}

@@ -189,7 +189,8 @@ class WriteAheadLog:
         """Durably record the current term and vote."""
         self._hard_state.save(term, voted_for)
 
-    def write_snapshot(self, *, index: int, term: int, revision: int, records, horizon: int = 0) -> SnapshotMeta:
+    def write_snapshot(self, *, index: int, term: int, revision: int, records, horizon: int = 0,
+                       membership: dict | None = None) -> SnapshotMeta:
         """Durably write the store as of ``index``, then drop the log segments it covers.
 
         An ``index`` beyond the end of the log (installing a leader's state) empties the
@@ -201,7 +202,7 @@ class WriteAheadLog:
         if not isinstance(records, collections.abc.Sized):
             records = list(records)
         meta = SnapshotMeta(index, term, revision, self._node, self._cluster_id, time.time(), len(records),
-                            horizon=horizon)
+                            horizon=horizon, membership=membership)
         started = time.monotonic()
         path = write_snapshot_file(self._data_dir.snap_dir, meta, records, self._sync_fd)
         logger.info("%s: wrote snapshot %s (%d records) in %.3f s", self._node, path, len(records),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Callable
 
 import requests
 
+from badkv.client import Client, ClientError
 from badkv.testing.checker import CheckResult, check_linearizable, check_local_reads, check_no_lost_writes
 from badkv.testing.history import save_history
 from badkv.testing.pairs import final_pair_values
@@ -155,6 +157,35 @@ def _kill_two(harness: "Harness") -> list:
     return struck
 
 
+def _change_with_a_follower_down(harness: "Harness") -> list:
+    """A follower is down while a learner is added and removed again: both changes commit on the two nodes
+    that are up, and the follower takes both config entries when it comes back."""
+    node = harness.follower
+    node.kill()
+    leader = Client(harness.leader.url, timeout=5)
+    leader.member_add("n9", f"127.0.0.1:{free_port()}")
+    leader.member_remove("n9")
+    return [node]
+
+
+def _kill_leader_during_a_change(harness: "Harness") -> list:
+    """The leader dies while it replicates a config entry: the next leader keeps or drops it."""
+    leader = harness.leader
+
+    def add() -> None:
+        try:
+            Client(leader.url, timeout=5).member_add("n9", f"127.0.0.1:{free_port()}")
+        except ClientError:
+            pass  # (the outcome is unknown to this caller; the cluster decides)
+
+    adding = threading.Thread(target=add, daemon=True)
+    adding.start()
+    time.sleep(0.005)
+    leader.kill()
+    adding.join(10)
+    return [leader]
+
+
 def _heal_network(harness: "Harness", struck: list) -> None:
     harness.proxy.heal()
 
@@ -169,6 +200,10 @@ FAULTS: dict[str, Fault] = {
     "delay-all": Fault("delay-all", lambda h: h.proxy.delay_all(0.1, 0.05) or [], _heal_network),
     "kill-two-of-five": Fault("kill-two-of-five", _kill_two, lambda h, struck: h.restart_stopped(), size=5,
                               leader=True),
+    "change-with-follower-down": Fault("change-with-follower-down", _change_with_a_follower_down,
+                                       lambda h, struck: h.restart_stopped()),
+    "kill-leader-during-change": Fault("kill-leader-during-change", _kill_leader_during_a_change,
+                                       lambda h, struck: h.restart_stopped(), leader=True),
 }
 
 

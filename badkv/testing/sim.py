@@ -6,6 +6,8 @@ delay and reordering are the default. A crash loses what was not fsync'ed; a
 restart rebuilds the core from the disk alone. ``check`` tests Raft's safety
 properties after every step: one leader per term, log matching, leader
 completeness (no committed entry lost), one entry applied per index.
+Membership changes (``add``, ``remove``) go through the leader as config
+entries; a new node boots with the membership that names it a learner.
 
 A real transport answers every call once, with the answer or an error; so
 here a dropped or timed-out call reports ``Unreachable`` to its caller, and
@@ -20,6 +22,7 @@ import random
 
 from badkv.consensus.core import Core
 from badkv.consensus.log import Log
+from badkv.consensus.membership import MAX_VOTERS, MembershipError
 from badkv.consensus.messages import ANSWERS, TimeoutNow, Unreachable
 
 
@@ -35,6 +38,7 @@ class Disk:
     voted_for: str | None = None
     entries: list[dict] = dataclasses.field(default_factory=list)
     unsynced: list[dict] = dataclasses.field(default_factory=list)  # written, not yet fsync'ed
+    members: object = None  # the membership the node started with (a list of names or a Membership)
 
     def truncate_from(self, index: int) -> None:
         del self.entries[index - 1:]
@@ -56,7 +60,7 @@ class Envelope:
 class SimNode:
     """One node: a core, its disk, and the entries it applied, in order."""
 
-    def __init__(self, name: str, members: list[str], disk: Disk, settings: dict, stamp, rng):
+    def __init__(self, name: str, members, disk: Disk, settings: dict, stamp, rng):
         self.name = name
         self.disk = disk
         self.up = True
@@ -78,7 +82,7 @@ class SimNetwork:
         self.leader_syncs_at_once = leader_syncs_at_once
         self.rng = random.Random(seed)
         self.revisions = itertools.count(1)
-        self.disks = {name: Disk() for name in self.names}
+        self.disks = {name: Disk(members=list(self.names)) for name in self.names}
         self.nodes = {name: self._boot(name) for name in self.names}
         self.in_flight: list[Envelope] = []
         self.cut: set[frozenset] = set()
@@ -89,8 +93,38 @@ class SimNetwork:
             self._process(self.nodes[name])
 
     def _boot(self, name: str) -> SimNode:
-        return SimNode(name, self.names, self.disks[name], self.settings, lambda: next(self.revisions),
-                       random.Random(self.rng.random()))
+        return SimNode(name, self.disks[name].members, self.disks[name], self.settings,
+                       lambda: next(self.revisions), random.Random(self.rng.random()))
+
+    def add(self, name: str | None = None, token_hash: str | None = None) -> str | None:
+        """A new node joins as a learner through the leader; returns its name, or None if refused. With
+        ``token_hash`` it is promoted only once a change marks that token used."""
+        node = self.leader
+        name = name or f"n{len(self.names) + 1}"
+        if node is None or name in self.names:
+            return None
+        try:
+            node.core.propose_membership(node.core.membership.with_learner(name, "", token_hash))
+        except MembershipError:
+            return None
+        self.names.append(name)
+        self.disks[name] = Disk(members=node.core.membership)
+        self.nodes[name] = self._boot(name)
+        self._process(node)
+        self._process(self.nodes[name])
+        return name
+
+    def remove(self, name: str) -> bool:
+        """The leader proposes ``name``'s removal; returns whether it took the change."""
+        node = self.leader
+        if node is None:
+            return False
+        try:
+            node.core.propose_membership(node.core.membership.without(name))
+        except MembershipError:
+            return False
+        self._process(node)
+        return True
 
     @property
     def leader(self) -> SimNode | None:
@@ -115,6 +149,10 @@ class SimNetwork:
         self._process(node)
         return entry["index"]
 
+    def flush(self, name: str) -> None:
+        """Carry out what ``name``'s core asks for after a test changed it directly."""
+        self._process(self.nodes[name])
+
     def tick(self, name: str | None = None) -> None:
         for node in ([self.nodes[name]] if name else list(self.nodes.values())):
             if node.up:
@@ -128,7 +166,8 @@ class SimNetwork:
             self._process(node)
 
     def transfer(self, target: str | None = None) -> None:
-        if (node := self.leader) and not node.core.transferring and len(self.names) > 1 and target != node.name:
+        node = self.leader
+        if node and not node.core.transferring and node.core.voter_peers and target in node.core.voter_peers + [None]:
             node.core.transfer_leadership(target)
             self._process(node)
 
@@ -219,10 +258,14 @@ class SimNetwork:
         leader = self.leader
         if leader is None:
             return False
-        last = leader.core.log.last_index
-        return all(node.core.leader == leader.name and node.core.log.last_index == last
-                   and max(node.applied, default=node.core.log.base_index) == last
-                   for node in self.nodes.values() if node.up)
+        last, membership = leader.core.log.last_index, leader.core.membership
+        members = membership.nodes
+        promotable = len(membership.voters) < MAX_VOTERS and any(name not in membership.tokens
+                                                                 for name in membership.learners)
+        return not leader.core.membership_pending and not promotable and all(
+            node.core.leader == leader.name and node.core.log.last_index == last
+            and max(node.applied, default=node.core.log.base_index) == last
+            for node in self.nodes.values() if node.up and node.name in members)
 
     def _process(self, node: SimNode) -> None:
         core = node.core

@@ -297,7 +297,7 @@ def test_a_follower_asked_to_install_says_so_in_its_ready_and_restore_moves_its_
     follower = follower_core()
     follower.step(AppendRequest(1, "n1", 10, 1, [], 10, 1, install=True, to="n2"))
     ready = follower.ready()
-    assert ready.install == (10, 1) and ready.messages[0].success is False
+    assert ready.install == (10, 1, None) and ready.messages[0].success is False
     follower.restore(10, 1)
     assert (follower.log.base_index, follower.commit_index, follower.applied_index) == (10, 10, 10)
     follower.step(AppendRequest(1, "n1", 10, 1, [{"index": 11, "term": 1, "value": "x"}], 11, 2, to="n2"))

@@ -2,7 +2,8 @@
 
 Each step is one event: a proposal, a tick, an fsync, delivering, dropping,
 duplicating or timing out a message, a partition or its healing, a crash or a
-restart, a leadership transfer; elections happen as the ticks make them. The network checks election safety (one leader per term), log
+restart, a leadership transfer, a node added (it joins as a learner and is promoted once caught up)
+or removed; elections happen as the ticks make them. The network checks election safety (one leader per term), log
 matching, leader completeness (no committed entry lost) and state-machine
 safety (one entry applied per index) after every step; a failure shrinks to
 a short schedule. ``BADKV_SIM_EXAMPLES`` raises the number of schedules for a
@@ -24,24 +25,28 @@ EXAMPLES = int(os.environ.get("BADKV_SIM_EXAMPLES", "200"))
 MESSAGE_EVENTS = ("deliver", "drop", "duplicate", "time_out")
 # Weighted by repetition: most steps move messages, time and disks on; faults are rarer, so that a
 # schedule has both a working cluster and the faults that break it (and shrinks to few steps).
-EVENTS = st.sampled_from(["deliver"] * 8 + ["propose"] * 3 + ["tick"] * 2 + ["fsync_leader"] * 2
+EVENTS = st.sampled_from(["deliver"] * 8 + ["propose"] * 3 + ["tick"] * 2 + ["tick_all"] * 2 + ["fsync_leader"] * 2
                          + ["fsync", "drop", "duplicate", "time_out", "isolate", "heal", "crash",
-                            "crash_leader", "restart", "restart", "transfer"])
+                            "crash_leader", "restart", "restart", "transfer", "add", "remove"])
+MAX_NODES = 8  # names ever added, removed ones included: keeps a schedule's cluster within 1 to 7 voters
 
 
 class ClusterSchedules(RuleBasedStateMachine):
-    """Any interleaving of client writes, time, disks and network faults on 3 or 5 nodes."""
+    """Any interleaving of client writes, time, disks, network faults and membership changes, from 3 or 5
+    nodes."""
 
     @initialize(size=st.sampled_from([3, 5]), batch=st.integers(1, 4), leader_syncs_at_once=st.booleans(),
                 election_ticks=st.sampled_from([2, 4, 10]), isr_ticks=st.sampled_from([1, 2, 20]),
-                seed=st.integers(0, 2**16))
-    def boot(self, size, batch, leader_syncs_at_once, election_ticks, isr_ticks, seed):
+                seed=st.integers(0, 2**16), settled=st.booleans())
+    def boot(self, size, batch, leader_syncs_at_once, election_ticks, isr_ticks, seed, settled):
         # A short in-sync timeout lets a bare majority commit (the in-sync set is the whole cluster
         # otherwise, which hides mistakes in who may lead).
         self.network = SimNetwork(size, max_batch_entries=batch, leader_syncs_at_once=leader_syncs_at_once,
                                   heartbeat_ticks=1, election_ticks=election_ticks, isr_ticks=isr_ticks,
                                   seed=seed)
         self.proposed = 0
+        if settled:  # half the schedules start from a cluster with a leader: changes need one
+            assert self.network.settle()
 
     @rule(event=EVENTS, choice=st.integers(0, 63))
     def happen(self, event, choice):
@@ -59,8 +64,15 @@ class ClusterSchedules(RuleBasedStateMachine):
                 getattr(network, event.removesuffix("_leader"))(network.leader.name)
         elif event == "transfer":
             network.transfer(node)
+        elif event == "add":
+            if len(network.names) < MAX_NODES:
+                network.add()
+        elif event == "remove":
+            network.remove(node)
         elif event == "heal":
             network.heal()
+        elif event == "tick_all":
+            network.tick()
         else:  # tick, fsync, isolate, crash, restart: of one node
             getattr(network, event)(node)
 

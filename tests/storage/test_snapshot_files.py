@@ -245,3 +245,13 @@ def test_snapshots_taken_while_writers_flush_lose_nothing(tmp_path, wal):
     recovery = reopen(tmp_path)
     assert recovery.snapshot.index == snapshots[-1] and recovery.snapshot_records == [record(5)]
     assert [e["index"] for e in recovery.entries] == list(range(snapshots[-1] + 1, last + 1))
+
+
+def test_a_snapshot_keeps_the_membership_and_an_older_one_reads_as_none(tmp_path, wal):
+    fill(wal, 12)
+    membership = {"voters": {"n1": "127.0.0.1:1"}, "learners": {"n2": "127.0.0.1:2"}, "tokens": {}}
+    wal.write_snapshot(index=10, term=1, revision=10, records=RECORDS[:3], membership=membership)
+    wal.close()
+    assert reopen(tmp_path).snapshot.membership == membership
+    older = {key: value for key, value in meta(3).to_header().items() if key != "membership"}
+    assert SnapshotMeta.from_header(older, tmp_path).membership is None
