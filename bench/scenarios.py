@@ -112,7 +112,7 @@ def cluster(context):
             result.skipped = f"badkv cluster did not start: {one_line(error)}"
             return result
         bare = Target("bare", f"http://{LOOPBACK}:{bare_port}")
-        leader_spec, follower_spec = leader_first(specs)
+        leader_spec, follower_spec = leader_first(specs)[:2]
         leader = Target(f"leader {leader_spec.label.removeprefix('badkv-')}", leader_spec.base_url)
         follower = Target(f"follower {follower_spec.label.removeprefix('badkv-')}", follower_spec.base_url)
         problem = wait_for_replication(leader, follower)
