@@ -13,7 +13,8 @@ import hmac
 import logging
 import time
 
-from badkv.config import NAME_PATTERN, parse_address
+from badkv.config import NAME_PATTERN
+from badkv.config_values import parse_address
 from badkv.consensus.membership import MembershipError
 from badkv.errors import (AlreadyMember, BadkvError, BadRequest, ConfigError, JoinRefused, JoinTokenInvalid, MembershipPending,
                           NotFound, NotLeader, Removed, Unavailable, WrongCluster)
