@@ -70,7 +70,7 @@ class Store:
     def apply(self, record: Record, *, index: int | None = None) -> bool:
         """Store ``record`` if it wins by last-writer-wins; return whether it did."""
         with self._lock:
-            changed = self._apply_locked(record, record.wins_over(self.get(record.tenant, record.name)))
+            changed = self._apply_locked(record, record.wins_over(self._keys.get(record.tenant, record.name)))
             self._advance(record.revision, index)
             return changed
 
@@ -78,7 +78,7 @@ class Store:
         """Store a transaction's records (each by last-writer-wins) in one hold of the lock, so no reader
         sees some of them without the others; return how many were stored."""
         with self._lock:
-            changed = sum(self._apply_locked(record, record.wins_over(self.get(record.tenant, record.name)))
+            changed = sum(self._apply_locked(record, record.wins_over(self._keys.get(record.tenant, record.name)))
                           for record in records)
             self._advance(revision, index)
             return changed
@@ -103,7 +103,7 @@ class Store:
             # was deleted and its tombstone collected (a source behind it, e.g. a new leader that has not
             # applied everything yet, must not bring the key back).
             return False
-        current = self.get(record.tenant, record.name)
+        current = self._keys.get(record.tenant, record.name)
         dropped = self._keys.get(DROPPED_TENANT, record.tenant)
         if dropped is not None and not dropped.deleted and record.revision < dropped.revision:
             return False  # read from the leader before the drop applied here: it stays dropped
@@ -147,7 +147,7 @@ class Store:
                 for record in chunk:
                     self._by_revision.remove(record)
                     if record.revision > revision:
-                        current = self.get(record.tenant, record.name)
+                        current = self._keys.get(record.tenant, record.name)
                         self._apply_locked(record, current is None or record.revision > current.revision)
                 if not records:
                     self._unpruned.pop()
