@@ -1,6 +1,7 @@
 """Node configuration: one frozen dataclass, its defaults, its sources and its checks.
 
-Every setting is declared once in ``OPTIONS``; the command line (``cli.py``),
+Every setting is declared once in ``OPTIONS`` (its text parsed by
+``badkv/config_values.py``); the command line (``cli.py``),
 the ``BADKV_*`` environment and ``gunicorn.conf.py`` all go through
 ``Config.from_sources`` so there is exactly one path from user input to a
 validated ``Config``.
@@ -15,42 +16,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from badkv.config_values import parse_address, parse_bool, parse_cluster, parse_duration, parse_size
 from badkv.errors import ConfigError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 ENV_PREFIX = "BADKV_"
-
-
-def parse_address(text: str, what: str = "address") -> tuple[str, int]:
-    """Split ``host:port``; raise ConfigError with a sentence a user understands."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise ConfigError(f"{what} {text!r} is not of the form host:port")
-    port = int(port_text)
-    if not 0 < port < 65536:
-        raise ConfigError(f"{what} {text!r} has a port outside 1-65535")
-    return host.strip("[]"), port
-
-
-def parse_cluster(text: str) -> tuple[tuple[str, str], ...]:
-    """Parse ``n1=host:port,n2=host:port`` into ordered (name, address) pairs."""
-    members = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, address = part.partition("=")
-        if not sep:
-            raise ConfigError(f"cluster member {part!r} is not of the form name=host:port")
-        parse_address(address, f"cluster member {name!r} address")
-        members.append((name.strip(), address.strip()))
-    return tuple(members)
-
-
-def parse_bool(text: str) -> bool:
-    lowered = str(text).strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"{text!r} is not a boolean (use true or false)")
 
 
 @dataclass(frozen=True)
@@ -267,32 +237,6 @@ def _parse_option(option: Option, value: object, source: str) -> object:
         raise ConfigError(f"{source}: {value!r} is not a valid {option.metavar or 'value'}") from None
 
 
-DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds, from a plain number of seconds (``90``, ``1.5``) or a Go-style duration (``24h``, ``1h30m``,
-    ``500ms``)."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = DURATION_PART.findall(text)
-    if not parts or "".join(number + unit for number, unit in parts) != text:
-        raise ConfigError(f"{text!r} is not a duration (seconds, or e.g. 24h, 1h30m, 90s, 500ms)")
-    return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
-
-
-def _size(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    text = text.strip().lower().removesuffix("ib").removesuffix("b")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
-
-
 OPTIONS: tuple[Option, ...] = (
     Option("name", str, "this node's unique name, e.g. badkv1 (required)", "NAME"),
     Option("listen", str, "host:port to serve HTTP on (default 127.0.0.1:10001)", "HOST:PORT"),
@@ -312,7 +256,7 @@ OPTIONS: tuple[Option, ...] = (
            "or 'majority' committed it", "all|majority"),
     Option("threads", int, "request threads in the gunicorn worker (default 8 for a single node, 32 in a "
            "cluster)", "N"),
-    Option("max_value_size", _size, "largest value accepted, bytes or with k/m suffix (default 1m)", "BYTES"),
+    Option("max_value_size", parse_size, "largest value accepted, bytes or with k/m suffix (default 1m)", "BYTES"),
     Option("data_dir", str, "where the write-ahead log and snapshots live (default ./data/NAME)", "DIR"),
     Option("in_memory", parse_bool, "keep nothing on disk", "BOOL"),
     Option("write_timeout", float, "seconds a write waits for replication before 504 (default 5)", "SECONDS"),
@@ -348,7 +292,7 @@ OPTIONS: tuple[Option, ...] = (
            "on|off"),
     Option("admin_token_file", str, "a file holding the admin token (needed with -auth on)", "FILE"),
     Option("tenant_max_keys", int, "default most keys a new tenant may hold (0: no limit)", "N"),
-    Option("tenant_max_bytes", _size, "default most value bytes a new tenant may hold, k/m/g suffixes "
+    Option("tenant_max_bytes", parse_size, "default most value bytes a new tenant may hold, k/m/g suffixes "
            "(0: no limit)", "BYTES"),
     Option("tenant_writes_per_second", float, "default write rate a new tenant may sustain (0: no limit)", "RATE"),
     Option("tenant_metrics_top", int, "tenants with their own Prometheus series: the N busiest (default 20)", "N"),

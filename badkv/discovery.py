@@ -18,7 +18,8 @@ import dns.name
 import dns.rdatatype
 import dns.resolver
 
-from badkv.config import NAME_PATTERN, parse_address
+from badkv.config import NAME_PATTERN
+from badkv.config_values import parse_address
 from badkv.errors import ConfigError
 
 SERVICE = "_badkv._tcp"

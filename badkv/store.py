@@ -6,7 +6,8 @@ keys); a take filtered by tenant walks the same index and skips other tenants'
 records, which keeps the write path to one index update. Tombstones are
 indexed by revision too (``badkv/tombstones.py``), so a gc entry removes the
 oldest in O(removed x log n) and a take older than its horizon is refused.
-Nothing here does I/O or knows about HTTP.
+The records by key, in name order, and the per-tenant counts live in the key
+table (``badkv/key_table.py``). Nothing here does I/O or knows about HTTP.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 import threading
 from typing import Iterable
 
-from sortedcontainers import SortedKeyList, SortedList
+from sortedcontainers import SortedKeyList
 
 from badkv.conditions import QuietCondition
-from badkv.records import KeyPage, Record, name_size, prefix_end
+from badkv.key_table import KeyTable
+from badkv.records import KeyPage, Record
 from badkv.tombstones import Tombstones
 from badkv.watchers import Watcher, WatcherRegistry
 
@@ -25,7 +27,6 @@ from badkv.watchers import Watcher, WatcherRegistry
 # A record of this reserved tenant named T drops tenant T: every record of T older than the marker goes
 # (tenant drop: one replicated entry). The marker stays, so take sync cannot bring older records back.
 DROPPED_TENANT = "_dropped"
-_NO_NAMES: dict = {}
 
 
 def _revision_of(record: Record) -> int:
@@ -36,22 +37,15 @@ class Store:
     """Thread-safe map of (tenant, name) -> Record, with a revision index for take.
 
     Memory per key matters (a million keys must fit well under 500 MB), so records
-    sit in one dict per tenant (no (tenant, name) tuple per key) and the revision
-    index is a sorted list of the records themselves, keyed by their revision.
+    sit in one dict per tenant (the key table: no (tenant, name) tuple per key) and
+    the revision index is a sorted list of the records themselves, keyed by their revision.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._applied = QuietCondition(self._lock)
-        self._tenants: dict[str, dict[str, Record]] = {}
+        self._keys = KeyTable()
         self._by_revision = SortedKeyList(key=_revision_of)
-        self._tenant_bytes: dict[str, int] = {}
-        self._tenant_keys: dict[str, int] = {}  # live keys per tenant (quotas and /admin/tenants)
-        self._tenant_name_bytes: dict[str, int] = {}  # the live keys' names, which quotas count too
-        # Each tenant's names in order (tombstones too, skipped when read) for range listing. Python orders
-        # strings by code point, which is the byte order of their UTF-8.
-        self._names_in_order: dict[str, SortedList] = {}
-        self._tombstones = 0
         self.tombstones = Tombstones()  # by revision, and the gc horizon
         # Bumped on every change to a reserved tenant's records (tokens, quotas): caches of them
         # (badkv.security) rebuild when it moves, whichever path the change came by.
@@ -71,13 +65,12 @@ class Store:
 
     def get(self, tenant: str, name: str) -> Record | None:
         """The key's record, tombstones included; None if never written."""
-        names = self._tenants.get(tenant)
-        return None if names is None else names.get(name)
+        return self._keys.get(tenant, name)
 
     def apply(self, record: Record, *, index: int | None = None) -> bool:
         """Store ``record`` if it wins by last-writer-wins; return whether it did."""
         with self._lock:
-            changed = self._apply_locked(record, record.wins_over(self.get(record.tenant, record.name)))
+            changed = self._apply_locked(record, record.wins_over(self._keys.get(record.tenant, record.name)))
             self._advance(record.revision, index)
             return changed
 
@@ -85,7 +78,7 @@ class Store:
         """Store a transaction's records (each by last-writer-wins) in one hold of the lock, so no reader
         sees some of them without the others; return how many were stored."""
         with self._lock:
-            changed = sum(self._apply_locked(record, record.wins_over(self.get(record.tenant, record.name)))
+            changed = sum(self._apply_locked(record, record.wins_over(self._keys.get(record.tenant, record.name)))
                           for record in records)
             self._advance(revision, index)
             return changed
@@ -110,8 +103,8 @@ class Store:
             # was deleted and its tombstone collected (a source behind it, e.g. a new leader that has not
             # applied everything yet, must not bring the key back).
             return False
-        current = self.get(record.tenant, record.name)
-        dropped = self._tenants.get(DROPPED_TENANT, _NO_NAMES).get(record.tenant)
+        current = self._keys.get(record.tenant, record.name)
+        dropped = self._keys.get(DROPPED_TENANT, record.tenant)
         if dropped is not None and not dropped.deleted and record.revision < dropped.revision:
             return False  # read from the leader before the drop applied here: it stays dropped
         return self._apply_locked(record, current is None or record.revision > current.revision)
@@ -133,17 +126,13 @@ class Store:
     def _drop_locked(self, tenant: str, revision: int) -> None:
         """Drop the tenant's records older than ``revision`` in one step: its dict and counters go now,
         its records leave the revision index later, in chunks (``prune_some``)."""
-        names = self._tenants.pop(tenant, None)
-        if names is None:
+        records = self._keys.drop(tenant)
+        if records is None:
             return
-        self._tombstones -= len(names) - self._tenant_keys.pop(tenant)
-        for record in names.values():
+        for record in records:
             self.tombstones.replaced(record, None)
-        del self._tenant_bytes[tenant]
-        self._tenant_name_bytes.pop(tenant, None)
-        self._names_in_order.pop(tenant, None)
-        self._unpruned.append((list(names.values()), revision))
-        self._unpruned_count += len(names)
+        self._unpruned.append((records, revision))
+        self._unpruned_count += len(records)
         self.prune_wanted.set()
 
     def prune_some(self, limit: int = 1000) -> bool:
@@ -158,7 +147,7 @@ class Store:
                 for record in chunk:
                     self._by_revision.remove(record)
                     if record.revision > revision:
-                        current = self.get(record.tenant, record.name)
+                        current = self._keys.get(record.tenant, record.name)
                         self._apply_locked(record, current is None or record.revision > current.revision)
                 if not records:
                     self._unpruned.pop()
@@ -166,33 +155,10 @@ class Store:
                 self.prune_wanted.clear()
             return bool(self._unpruned)
 
-    def _is_current(self, record: Record) -> bool:
-        """Whether ``record`` is its key's record, not one of a dropped tenant still in the index."""
-        return self._tenants.get(record.tenant, _NO_NAMES).get(record.name) is record
-
     def _replace(self, record: Record, *, in_order: bool = True) -> Record | None:
-        """Put ``record`` in its tenant's dict and the counters (lock held, revision index untouched);
-        return the record it replaced."""
-        tenant = record.tenant
-        names = self._tenants.get(tenant)
-        if names is None:
-            names = self._tenants[tenant] = {}
-            self._tenant_bytes[tenant] = self._tenant_keys[tenant] = 0
-        old = names.get(record.name)
-        if old is None:
-            if in_order:
-                self._names_in_order.setdefault(tenant, SortedList()).add(record.name)
-        else:
-            self._tenant_name_bytes[tenant] -= name_size(old)
-            self._tenant_bytes[tenant] -= len(old.value)
-            self._tenant_keys[tenant] -= not old.deleted
-            self._tombstones -= old.deleted
-        names[record.name] = record
-        self._tenant_name_bytes[tenant] = self._tenant_name_bytes.get(tenant, 0) + name_size(record)
-        self._tenant_bytes[tenant] += len(record.value)
-        self._tenant_keys[tenant] += not record.deleted
-        self._tombstones += record.deleted
-        if tenant[0] == "_":
+        """Put ``record`` in the key table (lock held, revision index untouched); return the record it replaced."""
+        old = self._keys.put(record, in_order=in_order)
+        if record.tenant[0] == "_":
             self.system_version += 1
         return old
 
@@ -240,7 +206,7 @@ class Store:
                 if len(records) >= limit and record.revision != records[-1].revision:
                     break
                 if ((tenant is None or record.tenant == tenant) and record.name.startswith(prefix)
-                        and (not self._unpruned or self._is_current(record))):
+                        and (not self._unpruned or self._keys.is_current(record))):
                     records.append(record)
             if len(records) >= limit:
                 return records, records[-1].revision + 1
@@ -261,26 +227,20 @@ class Store:
         """A consistent copy of every record (snapshots and backups)."""
         with self._lock:
             if self._unpruned:
-                return [record for record in self._by_revision if self._is_current(record)]
+                return [record for record in self._by_revision if self._keys.is_current(record)]
             return list(self._by_revision)
 
     def load(self, records: Iterable[Record], revision: int, index: int, horizon: int = 0) -> None:
         """Replace the whole content (restore from a snapshot, install a copy) and the gc horizon it was
         taken at; later duplicates of a key win."""
         with self._lock:
-            self._tenants.clear()
-            self._tenant_bytes.clear()
-            self._tenant_keys.clear()
-            self._tenant_name_bytes.clear()
-            self._names_in_order.clear()
-            self._tombstones = 0
+            self._keys.clear()
             self.system_version += 1
             self._unpruned, self._unpruned_count = [], 0
             for record in records:  # one pass of dict stores, then one sort: far cheaper than inserting
                 self._replace(record, in_order=False)
-            self._by_revision = SortedKeyList((record for names in self._tenants.values() for record in names.values()),
-                                              key=_revision_of)
-            self._names_in_order = {tenant: SortedList(names) for tenant, names in self._tenants.items()}
+            self._by_revision = SortedKeyList(self._keys.records(), key=_revision_of)
+            self._keys.order_names()
             self.tombstones = Tombstones(self._by_revision, horizon)
             self.applied_revision = revision
             self.applied_index = index
@@ -298,74 +258,42 @@ class Store:
         many went."""
         with self._lock:
             removed = 0
-            for record in self.tombstones.expire(horizon):
-                self._forget_tombstone(record)
+            for record in self.tombstones.expire(horizon):  # (each its key's current record: a tombstone)
+                self._keys.forget(record)
+                self._by_revision.remove(record)
+                self.system_version += record.tenant[0] == "_"
                 removed += 1
             self._advance(revision, index)
             return removed
-
-    def _forget_tombstone(self, record: Record) -> None:
-        """Take a current tombstone out of the dicts, indexes and counters (lock held); an emptied tenant goes."""
-        tenant = record.tenant
-        names = self._tenants[tenant]
-        del names[record.name]
-        self._by_revision.remove(record)
-        self._names_in_order[tenant].remove(record.name)
-        self._tombstones -= 1
-        if tenant[0] == "_":
-            self.system_version += 1
-        if not names:
-            del self._tenants[tenant], self._tenant_bytes[tenant], self._tenant_keys[tenant]
-            self._tenant_name_bytes.pop(tenant, None)
-            self._names_in_order.pop(tenant, None)
 
     def range(self, tenant: str, *, start: str = "", end: str | None = None, prefix: str = "",
               limit: int = 1000, reverse: bool = False, count_only: bool = False) -> KeyPage:
         """The tenant's live keys in ``[start, end)`` that begin with ``prefix``, in name order (descending with
         ``reverse``), at most ``limit`` (or only their count), read at one applied revision: a page costs
         O(log n + what it skips and returns)."""
-        low, high = max(start, prefix), end
-        after_prefix = prefix_end(prefix)
-        if after_prefix is not None and (high is None or after_prefix < high):
-            high = after_prefix
         with self._lock:
-            names, records = self._names_in_order.get(tenant), self._tenants.get(tenant, _NO_NAMES)
-            page, count, next_name = [], 0, None
-            in_range = names.irange(low, high, inclusive=(True, False), reverse=reverse) if names else ()
-            for name in in_range:
-                record = records[name]
-                if record.deleted:
-                    continue
-                count += 1
-                if count_only:
-                    continue
-                if len(page) == limit:  # one more exists: where the next page starts
-                    next_name = page[-1].name if reverse else name
-                    count -= 1
-                    break
-                page.append(record)
+            page, count, next_name = self._keys.range(tenant, start, end, prefix, limit, reverse, count_only)
             return KeyPage(page, next_name, count, self.applied_revision)
 
     def live_records(self, tenant: str) -> list[Record]:
         """A copy of the tenant's live records (reserved tenants are small: tokens, quotas)."""
         with self._lock:
-            return [record for record in self._tenants.get(tenant, {}).values() if not record.deleted]
+            return self._keys.live_records(tenant)
 
     def usage(self, tenant: str) -> tuple[int, int]:
         """The tenant's live keys and the bytes quotas count: values, and live keys' names (``stored_size``)."""
-        size = self._tenant_bytes.get(tenant, 0) + self._tenant_name_bytes.get(tenant, 0)
-        return self._tenant_keys.get(tenant, 0), size
+        return self._keys.usage(tenant)
 
     def usage_by_tenant(self) -> dict[str, tuple[int, int]]:
         """``usage`` of every tenant that has records."""
         with self._lock:
-            return {tenant: (self._tenant_keys[tenant], size + self._tenant_name_bytes.get(tenant, 0))
-                    for tenant, size in self._tenant_bytes.items()}
+            return self._keys.usage_by_tenant()
 
     def stats(self) -> dict:
         with self._lock:
-            return {"keys": len(self._by_revision) - self._unpruned_count - self._tombstones, "tombstones": self._tombstones,
-                    "bytes": sum(self._tenant_bytes.values()), "tenant_bytes": dict(self._tenant_bytes),
-                    "tenants": len(self._tenant_bytes), "applied_revision": self.applied_revision,
+            tombstones, tenant_bytes = self._keys.tombstones, self._keys.value_bytes()
+            return {"keys": len(self._by_revision) - self._unpruned_count - tombstones, "tombstones": tombstones,
+                    "bytes": sum(tenant_bytes.values()), "tenant_bytes": tenant_bytes,
+                    "tenants": len(tenant_bytes), "applied_revision": self.applied_revision,
                     "applied_index": self.applied_index, "horizon": self.tombstones.horizon,
                     "tombstones_removed": self.tombstones.removed}

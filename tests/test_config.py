@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from badkv.config import OPTIONS, Config, parse_address, parse_bool, parse_cluster
+from badkv.config import OPTIONS, Config
+from badkv.config_values import parse_address, parse_bool, parse_cluster
 from badkv.errors import ConfigError
 
 THREE = "n1=127.0.0.1:10001,n2=127.0.0.1:10002,n3=127.0.0.1:10003"

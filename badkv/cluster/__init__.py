@@ -13,5 +13,7 @@
 - ``take_sync``: a follower's periodic anti-entropy pull of the leader's take feed;
 - ``forwarder``: relaying a client's request to the leader;
 - ``transport``: calls to other nodes (msgpack over HTTP);
-- ``status``: members, readiness and stats for the admin API.
+- ``status``: members, readiness and stats for the admin API;
+- ``members``: membership changes, joins, and the peer links (client and replicator) that follow them;
+- ``threads``: starting the node's threads, its own loops (tick, prune, take sync), joining them at stop.
 """

@@ -13,7 +13,10 @@ import hmac
 import logging
 import time
 
-from badkv.config import NAME_PATTERN, parse_address
+from badkv.cluster.replicator import Replicator
+from badkv.cluster.transport import PeerClient
+from badkv.config import NAME_PATTERN
+from badkv.config_values import parse_address
 from badkv.consensus.membership import MembershipError
 from badkv.errors import (AlreadyMember, BadkvError, BadRequest, ConfigError, JoinRefused, JoinTokenInvalid, MembershipPending,
                           NotFound, NotLeader, Removed, Unavailable, WrongCluster)
@@ -56,10 +59,26 @@ class Members:
         contacts = frozenset(core.peers) | (frozenset(core.tracker.peers) if core.is_leader else frozenset())
         addresses = core.membership.nodes
         for name in sorted(contacts - node.peers.keys()):
-            node.add_peer(name, addresses[name])
+            self.open_link(name, addresses[name])
         for name in sorted(node.peers.keys() - contacts):
-            node.drop_peer(name)
+            self.close_link(name)
         node.boundary.set_members(frozenset(addresses) | contacts)
+
+    def open_link(self, name: str, address: str) -> None:
+        """(Node lock held.) A link to a new member: its client and replicator, whose threads start with the
+        node (or now, if it runs: the membership changed)."""
+        node, config = self.node, self.node.config
+        client = PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2, tls=node.tls,
+                            local_name=config.name, boundary=node.boundary)
+        node.peers[name] = client
+        node.replicators[name] = replicator = Replicator(node, name, client)
+        if node.started:
+            node.threads.start_replicator(replicator)
+
+    def close_link(self, name: str) -> None:
+        """(Node lock held.) ``name`` left the membership: its replicator's threads end, its connections close."""
+        self.node.replicators.pop(name).retire()
+        self.node.peers.pop(name)
 
     def removed_reason(self) -> str | None:
         """Why this node serves nothing more, once it knows its removal from the cluster committed."""

@@ -1,5 +1,5 @@
-"""The Node: wires store, log, consensus core and transport together, owns the threads, and is
-the one object the HTTP layer calls.
+"""The Node: wires store, log, consensus core and transport together, owns the threads (started and joined
+through ``threads.py``), and is the one object the HTTP layer calls.
 
 Views call exactly one Node method per request. The parts behind it share the
 node's public state: ``lock`` (held around every call into the core and the
@@ -30,9 +30,10 @@ from badkv.cluster.replicator import Replicator
 from badkv.cluster.snapshotter import Snapshotter
 from badkv.cluster.take_sync import TakeSync
 from badkv.cluster.tenants import Tenants
+from badkv.cluster.threads import Threads
 from badkv.cluster.tombstones import TombstoneCollector
 from badkv.cluster.transactions import TransactionWriter
-from badkv.cluster.transport import PeerClient, PeerTls, TransportError
+from badkv.cluster.transport import PeerClient, PeerTls
 from badkv.cluster.writer import Writer
 from badkv.config import Config
 from badkv.consensus.core import Core
@@ -49,7 +50,6 @@ logger = logging.getLogger(__name__)
 
 TICKS_PER_HEARTBEAT = 4  # the core's time resolution: a quarter of the heartbeat interval
 LEASE_ACTIONS = ("grant", "keepalive", "revoke", "show", "write", "remaining", "leases_of")
-PRUNE_CHUNK = 500  # dropped records taken out of the revision index per hold of the store lock (~3 ms)
 
 
 class Node:
@@ -65,7 +65,7 @@ class Node:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.storage_error: str | None = None  # set once a WAL write or fsync failed: stop taking writes
-        self._threads: list[threading.Thread] = []
+        self.threads = Threads(self)
         recovered = open_storage(config, self.store, self.clock)
         self.wal = recovered.wal
         self.recovery_seconds = recovered.seconds
@@ -76,7 +76,8 @@ class Node:
         self.cluster_secret = load_cluster_secret(config)
         self.boundary = PeerBoundary(config, self.cluster_secret, instance=self.instance)
         self.started = False
-        self.peers: dict[str, PeerClient] = {}  # one client and one Replicator per member the core talks to
+        # One client and one replicator per member the core talks to (opened and closed by ``members``).
+        self.peers: dict[str, PeerClient] = {}
         self.replicators: dict[str, Replicator] = {}
         self.applier, self.driver = Applier(self), Driver(self)
         self.writer, self.reader, self.follower = Writer(self), Reader(self), Follower(self)
@@ -130,38 +131,11 @@ class Node:
         with self.lock:
             self.started = True
             for replicator in self.replicators.values():
-                self._start_replicator(replicator)
-        # (Always, even alone: a cluster of one can grow.)
-        self._spawn("take-sync", self._sync_loop)
-        self._spawn("tick", self._tick_loop)
-        self._spawn("snapshot", self.snapshots.loop)
-        self._spawn("prune", self._prune_loop)
-        self._spawn("leases", self.leases.loop)
-        self._spawn("gc", self.gc.loop)
+                self.threads.start_replicator(replicator)
+        self.threads.start_loops()
         logger.info("%s: started as %s in term %d in a cluster of %d voters and %d learners", self.name,
                     self.core.role.value, self.core.current_term, len(self.core.membership.voters),
                     len(self.core.membership.learners))
-
-    def add_peer(self, name: str, address: str) -> None:
-        """(Lock held.) A link to a new member: its client and replicator, whose threads start with the node
-        (or now, if it runs: the membership changed)."""
-        config = self.config
-        client = PeerClient(name, address, timeout=config.peer_timeout, pool_size=config.threads + 2, tls=self.tls,
-                            local_name=config.name, boundary=self.boundary)
-        self.peers[name] = client
-        self.replicators[name] = replicator = Replicator(self, name, client)
-        if self.started:
-            self._start_replicator(replicator)
-
-    def drop_peer(self, name: str) -> None:
-        """(Lock held.) ``name`` left the membership: its replicator's threads end, its connections close."""
-        self.replicators.pop(name).retire()
-        self.peers.pop(name)
-
-    def _start_replicator(self, replicator: Replicator) -> None:
-        self._threads = [thread for thread in self._threads if thread.is_alive()]  # (retired ones)
-        self._spawn(f"send-{replicator.peer}", replicator.loop)
-        self._spawn(f"beat-{replicator.peer}", replicator.heartbeat_loop)
 
     @property
     def removed_reason(self) -> str | None:
@@ -170,11 +144,6 @@ class Node:
     def check_not_removed(self) -> None:
         """Raise 503 ``removed`` once this node knows it was removed from the cluster."""
         self.members.check_not_removed()
-
-    def _spawn(self, name: str, target) -> None:
-        thread = threading.Thread(target=target, name=f"{self.name}-{name}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -185,56 +154,14 @@ class Node:
         self.snapshots.due.set()
         self.store.prune_wanted.set()
         self.store.wake_watchers()  # (a watch waiting on a thread answers now)
-        # One deadline for all threads, so a stop takes at most 2 s however many peers there are.
-        deadline = self.monotonic() + 2
-        for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - self.monotonic()))
-        still_running = [thread.name for thread in self._threads if thread.is_alive()]
-        if still_running:
-            logger.warning("%s: stopping without waiting for %s", self.name, ", ".join(still_running))
+        self.threads.join_all(2)
         for peer in list(self.peers.values()):
             peer.close()
         self.wal.close()
 
-    def _tick_loop(self) -> None:
-        # Ticks keep to a schedule (a slow tick is not followed by a late one), so time in the core
-        # runs at the wall clock's pace even when the node is busy.
-        next_tick = self.monotonic() + self.tick_seconds
-        while not self.stopping.wait(max(0.0, next_tick - self.monotonic())):
-            next_tick = max(next_tick + self.tick_seconds, self.monotonic())
-            try:
-                self.tick()
-            except Exception:
-                logger.exception("%s: tick failed; going on", self.name)
-
     def tick(self) -> None:
         """Move the core's time on by one tick (the tick thread calls this; tests may too)."""
         self.advance(self.core.tick)
-
-    def _prune_loop(self) -> None:
-        """Take a dropped tenant's records out of the store's index a chunk at a time, letting other
-        requests have the store lock between chunks."""
-        while not self.stopping.is_set():
-            self.store.prune_wanted.wait()
-            try:
-                while not self.stopping.is_set() and self.store.prune_some(PRUNE_CHUNK):
-                    time.sleep(0)  # (yield the GIL to request threads between chunks)
-            except Exception:
-                logger.exception("%s: pruning dropped records failed; going on", self.name)
-                self.stopping.wait(1)
-
-    def _sync_loop(self) -> None:
-        while not self.stopping.wait(self.config.sync_interval):
-            if self.core.is_leader:
-                continue  # the leader is the source; only followers pull
-            try:
-                applied = self.take_sync.sync_once()
-                if applied:
-                    logger.info("%s: take sync applied %d records", self.name, applied)
-            except TransportError as error:
-                logger.warning("%s: take sync failed: %s", self.name, error)
-            except Exception:
-                logger.exception("%s: take sync failed; going on", self.name)
 
     # ---- health ---------------------------------------------------------------------
     @property

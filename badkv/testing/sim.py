@@ -4,8 +4,8 @@ Every node is a ``Core`` and a simulated disk. Messages wait in ``in_flight``
 until a test delivers, drops, duplicates or times one out, in any order, so
 delay and reordering are the default. A crash loses what was not fsync'ed; a
 restart rebuilds the core from the disk alone. ``check`` tests Raft's safety
-properties after every step: one leader per term, log matching, leader
-completeness (no committed entry lost), one entry applied per index.
+properties after every step (``badkv/testing/safety.py``): one leader per
+term, log matching, leader completeness, one entry applied per index.
 Membership changes (``add``, ``remove``) go through the leader as config
 entries; a new node boots with the membership that names it a learner.
 
@@ -24,10 +24,7 @@ from badkv.consensus.core import Core
 from badkv.consensus.log import Log
 from badkv.consensus.membership import MAX_VOTERS, MembershipError
 from badkv.consensus.messages import ANSWERS, TimeoutNow, Unreachable
-
-
-class SafetyViolation(AssertionError):
-    """A Raft safety property failed on the simulated network."""
+from badkv.testing.safety import SafetyChecker
 
 
 @dataclasses.dataclass
@@ -86,9 +83,7 @@ class SimNetwork:
         self.nodes = {name: self._boot(name) for name in self.names}
         self.in_flight: list[Envelope] = []
         self.cut: set[frozenset] = set()
-        self.committed: dict[int, tuple[int, int, int]] = {}  # index -> (term, revision, term it committed in)
-        self.applied_at: dict[int, tuple[int, int]] = {}
-        self.leaders: dict[int, str] = {}
+        self.safety = SafetyChecker()
         for name in self.names:
             self._process(self.nodes[name])
 
@@ -279,11 +274,12 @@ class SimNetwork:
             if not core.is_leader or self.leader_syncs_at_once:  # a follower fsyncs before it answers
                 core.persisted(node.disk.fsync())
             for entry in ready.committed:
-                self._apply(node, entry)
+                self.safety.applied(node.name, entry)
+                node.applied[entry["index"]] = entry
             for message in ready.messages:
                 self.in_flight.append(Envelope(message, node.name, message.to))
             if core.is_leader:
-                self._note_commits(core)
+                self.safety.note_commits(core)
         self.check()
 
     def _report_failure(self, envelope: Envelope) -> None:
@@ -298,50 +294,6 @@ class SimNetwork:
             node.core.step(Unreachable(peer, message.reply_to if answer else message))
             self._process(node)
 
-    def _apply(self, node: SimNode, entry: dict) -> None:
-        identity = (entry["term"], entry["revision"])
-        known = self.applied_at.setdefault(entry["index"], identity)
-        if known != identity:
-            raise SafetyViolation(f"{node.name} applied {identity} at {entry['index']}, another node {known}")
-        node.applied[entry["index"]] = entry
-
-    def _note_commits(self, core: Core) -> None:
-        for index in range(max(core.log.base_index, max(self.committed, default=0)) + 1, core.commit_index + 1):
-            entry = core.log.entry(index)
-            self.committed[index] = (entry["term"], entry["revision"], core.current_term)
-
     def check(self) -> None:
-        """Raise SafetyViolation unless every Raft safety property holds now."""
-        up = [node for node in self.nodes.values() if node.up]
-        for node in up:
-            if node.core.is_leader:
-                holder = self.leaders.setdefault(node.core.current_term, node.name)
-                if holder != node.name:
-                    raise SafetyViolation(f"two leaders in term {node.core.current_term}: {holder}, {node.name}")
-                self._check_holds_committed(node.core)
-        for first, second in itertools.combinations(up, 2):
-            _check_logs_match(first.core.log, second.core.log, first.name, second.name)
-
-    def _check_holds_committed(self, core: Core) -> None:
-        """Leader completeness: a leader of term T holds every entry committed in T or before."""
-        for index, (term, revision, commit_term) in self.committed.items():
-            if index <= core.log.base_index or commit_term > core.current_term:
-                continue
-            if index > core.log.last_index:
-                raise SafetyViolation(f"leader {core.name} of term {core.current_term} lacks committed entry {index}")
-            entry = core.log.entry(index)
-            if (entry["term"], entry["revision"]) != (term, revision):
-                raise SafetyViolation(f"leader {core.name} holds another entry at committed index {index}")
-
-
-def _check_logs_match(first: Log, second: Log, first_name: str, second_name: str) -> None:
-    """Log matching: where two logs hold an entry of the same index and term, all before it is the same."""
-    low = max(first.base_index, second.base_index) + 1
-    high = min(first.last_index, second.last_index)
-    for index in range(high, low - 1, -1):
-        if first.term_at(index) == second.term_at(index):
-            for earlier in range(low, index + 1):
-                if first.entry(earlier) != second.entry(earlier):
-                    raise SafetyViolation(f"{first_name} and {second_name} agree on entry {index}'s term but"
-                                          f" differ at {earlier}")
-            return
+        """Raise SafetyViolation unless every Raft safety property holds now (``badkv/testing/safety.py``)."""
+        self.safety.check([node for node in self.nodes.values() if node.up])
