@@ -152,6 +152,12 @@ class DuplicateMember(PeerRefused):
     code = "duplicate_member"
 
 
+class DataDirChanged(PeerRefused):
+    """A member came back on another data dir than the one this node heard it with (badkv/security/data_ids.py)."""
+
+    code = "data_dir_changed"
+
+
 class CursorExpired(BadkvError):
     """A take cursor older than the tombstone horizon: deletes after it may have been removed by gc, so the
     caller copies again from take/0. ``horizon`` is the oldest cursor still answered."""

@@ -41,6 +41,7 @@ from badkv.consensus.log import Log
 from badkv.consensus.membership import Membership
 from badkv.errors import Unavailable
 from badkv.security.cluster_secret import load_cluster_secret
+from badkv.security.data_ids import DataIds
 from badkv.storage.recovery import open_storage
 from badkv.records import Record
 from badkv.store import Store
@@ -74,7 +75,10 @@ class Node:
         # A new id per process, so a restarted member can be told from a second process under its name.
         self.instance = secrets.token_hex(8)
         self.cluster_secret = load_cluster_secret(config)
-        self.boundary = PeerBoundary(config, self.cluster_secret, instance=self.instance)
+        data_dir = self.wal.data_dir  # None in memory: no data id to tell a restart from an empty dir by
+        self.boundary = PeerBoundary(config, self.cluster_secret, instance=self.instance,
+                                     data_id=data_dir and data_dir.data_id,
+                                     data_ids=data_dir and DataIds(data_dir.peer_data_ids(), data_dir.save_peer_data_ids))
         self.started = False
         # One client and one replicator per member the core talks to (opened and closed by ``members``).
         self.peers: dict[str, PeerClient] = {}

@@ -150,7 +150,8 @@ class PeerClient:
         if self.last_tls_failure:
             self.last_tls_failure = ""  # working again: the next failure is news
         if self.boundary is not None:
-            self.boundary.answer_heard(self.name, response.headers, self.address)
+            if not self.boundary.answer_heard(self.name, response.headers, self.address):
+                raise TransportError(f"{self.name}: {path}: answered from another data dir than it had")
             if response.status in (401, 409):
                 self.boundary.refused_by(self.name, response.status, response.data)
         if response.status != 200:

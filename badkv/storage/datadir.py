@@ -3,7 +3,10 @@
 A data directory holds:
 
 - ``LOCK``: held with flock while a process has the log open;
-- ``meta.json``: the node name and cluster id it belongs to (written once, atomically);
+- ``meta.json``: the node name and cluster id it belongs to, and a random ``data_id`` drawn when the dir is
+  made, so that peers can tell a member that kept its state from one started again on an empty dir (written
+  once, atomically; a dir made before data ids gets one at its next start);
+- ``peers.json``: the data id first heard from each member (``badkv/security/data_ids.py``);
 - ``state``: the current term and vote (``badkv.storage.hardstate``);
 - ``wal/``: the log's segment files (``badkv.storage.segments``);
 - ``snap/``: the newest two snapshots (``badkv.storage.snapshot_files``).
@@ -11,13 +14,18 @@ A data directory holds:
 
 import fcntl
 import json
+import logging
 import os
+import secrets
 
 from badkv.storage.snapshot_files import write_file_atomically
 
 LOCK_NAME = "LOCK"
 META_NAME = "meta.json"
+PEERS_NAME = "peers.json"
 STATE_NAME = "state"
+
+logger = logging.getLogger(__name__)
 
 
 class DataDirMismatch(Exception):
@@ -39,6 +47,7 @@ class DataDir:
         self._sync_file = sync_file
         self._sync_folder = sync_folder
         self._lock_file = None
+        self.data_id: str | None = None  # known once claimed
 
     def claim(self, node: str, cluster_id: str) -> None:
         """Take the dir for ``node`` of ``cluster_id`` (creating it on first use); DataDirMismatch if not theirs."""
@@ -51,10 +60,12 @@ class DataDir:
             raise DataDirMismatch(message) from None
         meta_path = os.path.join(self.directory, META_NAME)
         if os.path.exists(meta_path):
-            self._check_meta(meta_path, node, cluster_id)
+            self.data_id = self._check_meta(meta_path, node, cluster_id)
         else:
             self._check_no_data_without_meta()
-            meta = json.dumps({"node": node, "cluster_id": cluster_id}).encode() + b"\n"
+        if self.data_id is None:
+            self.data_id = secrets.token_hex(16)
+            meta = json.dumps({"node": node, "cluster_id": cluster_id, "data_id": self.data_id}).encode() + b"\n"
             write_file_atomically(meta_path, [meta], self._sync_file)
         for folder in (self.wal_dir, self.snap_dir):
             os.makedirs(folder, exist_ok=True)
@@ -66,7 +77,26 @@ class DataDir:
             self._lock_file.close()
             self._lock_file = None
 
-    def _check_meta(self, meta_path: str, node: str, cluster_id: str) -> None:
+    def peer_data_ids(self) -> dict[str, str]:
+        """The data ids first heard from each member ({} before any was kept)."""
+        try:
+            with open(os.path.join(self.directory, PEERS_NAME), "rb") as peers_file:
+                known = json.loads(peers_file.read())
+        except FileNotFoundError:
+            return {}
+        except ValueError:
+            logger.warning("data dir %s: unreadable %s; the members' data ids are learnt again", self.directory,
+                           PEERS_NAME)
+            return {}
+        return {name: value for name, value in known.items() if isinstance(value, str)}
+
+    def save_peer_data_ids(self, known: dict[str, str]) -> None:
+        write_file_atomically(os.path.join(self.directory, PEERS_NAME),
+                              [json.dumps(known, sort_keys=True).encode() + b"\n"], self._sync_file)
+
+    def _check_meta(self, meta_path: str, node: str, cluster_id: str) -> str | None:
+        """Raise DataDirMismatch unless the dir is ``node``'s of ``cluster_id``; return its data id (None in a dir
+        made before data ids)."""
         try:
             with open(meta_path, "rb") as meta_file:
                 meta = json.loads(meta_file.read())
@@ -80,6 +110,8 @@ class DataDir:
                 f"data dir {self.directory} belongs to node {found_node!r} of cluster {found_cluster!r},"
                 f" not node {node!r} of cluster {cluster_id!r}; refusing to start"
             )
+        data_id = meta.get("data_id")
+        return data_id if isinstance(data_id, str) and data_id else None
 
     def _check_no_data_without_meta(self) -> None:
         """Refuse a dir with a log or snapshots but no meta.json: it cannot be told whose they are."""

@@ -29,6 +29,7 @@ class MemoryWal:
     """
 
     in_memory = True
+    data_dir = None  # no data id: a restart is always a new node with no state, which peers cannot check
 
     def __init__(self):
         self.fsync_observer = None  # never called: nothing is ever synced

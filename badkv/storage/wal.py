@@ -121,6 +121,11 @@ class WriteAheadLog:
             recovery.snapshot, recovery.snapshot_records = meta, records
             return
 
+    @property
+    def data_dir(self) -> DataDir:
+        """The dir's identity: its ``data_id`` and the members' (``badkv/security/data_ids.py``)."""
+        return self._data_dir
+
     # ---- the write path ------------------------------------------------------
 
     @property

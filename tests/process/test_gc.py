@@ -6,12 +6,12 @@ leader's state instead of keeping keys whose tombstones are gone."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
 
 from badkv.client import Client, ClientError
-from badkv.storage.backup import download_backup, restore_backup
 from badkv.testing.processes import LocalCluster
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(240)]
@@ -123,7 +123,9 @@ def test_a_follower_stopped_across_a_gc_comes_back_without_the_deleted_keys(clus
     assert stopped.stats()["tombstones"] == 0
 
 
-def test_a_member_restored_behind_the_horizon_copies_the_leaders_state(tmp_path):
+def test_a_member_back_from_an_old_copy_of_its_data_dir_copies_the_leaders_state(tmp_path):
+    """(A copy of its own dir: a backup restored into a member's dir draws a new data id, and the cluster
+    refuses such a member until it is removed and added again: tests/process/test_data_dir_identity.py.)"""
     cluster = LocalCluster(3, tmp_path, extra_args=[*FAST, "-snapshot-entries", "20"])
     for node in cluster.nodes.values():
         node.extra_args.extend(["-data-dir", str(tmp_path / "data" / node.name)])
@@ -136,20 +138,22 @@ def test_a_member_restored_behind_the_horizon_copies_the_leaders_state(tmp_path)
         written = put_all(leader, "old", doomed + ["stays"])
         behind = Client(behind_process.url, timeout=5)
         behind.get("old", "stays", min_revision=written, timeout=5)
-        download_backup(behind, str(tmp_path / "behind.snap"))  # the keys live in it
+        data_dir = tmp_path / "data" / behind_process.name
+        behind_process.stop()
+        shutil.copytree(data_dir, tmp_path / "behind-copy")  # the keys live in it
+        behind_process.start()
         deleted = delete_all(leader, "old", doomed)
         for i in range(120):  # enough entries for the leader to snapshot and compact its log past the backup
             leader.put("new", f"n{i}", b"x")
         wait_for(lambda: all(Client(n.url).stats()["horizon"] > deleted for n in cluster.nodes.values()),
                  "the gc on every node")
         behind_process.stop()
-        data_dir = tmp_path / "data" / behind_process.name
-        restore_backup(str(tmp_path / "behind.snap"), str(data_dir), node=behind_process.name,
-                       cluster_id=_cluster_id(cluster), force=True)
+        shutil.rmtree(data_dir)
+        shutil.copytree(tmp_path / "behind-copy", data_dir)
         behind_process.start()
         last = leader.put("new", "last", b"x")["revision"]
         behind.get("new", "last", min_revision=last, timeout=10)
-        assert all(absent(behind, "old", name) for name in doomed), "the restored member kept deleted keys"
+        assert all(absent(behind, "old", name) for name in doomed), "the member back from its copy kept deleted keys"
         assert [r["name"] for r in behind.take_all(tenant="old")] == ["stays"]
         assert len(behind.take_all(tenant="new")) == 121
         log = behind_process.log_path.read_text()
@@ -157,9 +161,3 @@ def test_a_member_restored_behind_the_horizon_copies_the_leaders_state(tmp_path)
     finally:
         cluster.stop()
 
-
-def _cluster_id(cluster: LocalCluster) -> str:
-    from badkv.config import Config
-
-    members = ",".join(f"{name}=127.0.0.1:{cluster.ports[name]}" for name in cluster.names)
-    return Config.from_sources({"name": cluster.names[0], "cluster": members}).cluster_id
