@@ -61,14 +61,19 @@ def query_int(args, name: str, default, low: int, high: int):
     return int(text)
 
 
+def seconds_of(text: str) -> float:
+    """A parameter in seconds (a trailing ``s`` allowed); -1 when it is not a number, so range checks refuse it."""
+    try:
+        return float(text.removesuffix("s"))
+    except ValueError:
+        return -1.0
+
+
 def read_timeout(args, limit: float):
     text = args.get("timeout")
     if text is None:
         return None
-    try:
-        seconds = float(text.removesuffix("s"))
-    except ValueError:
-        seconds = -1.0
+    seconds = seconds_of(text)
     if not 0 <= seconds <= limit:
         raise InvalidParameter(f"timeout must be a number of seconds from 0 to {limit:g}")
     return seconds

@@ -15,6 +15,7 @@ import time
 
 from badkv.errors import InvalidParameter
 from badkv.http import parking
+from badkv.http.params import seconds_of
 from badkv.watchers import Watcher
 
 MAX_WAIT = 300.0
@@ -25,10 +26,7 @@ def parse_wait(args) -> float | None:
     text = args.get("wait")
     if text is None:
         return None
-    try:
-        seconds = float(text.removesuffix("s"))
-    except ValueError:
-        seconds = -1.0
+    seconds = seconds_of(text)
     if not 0 < seconds <= MAX_WAIT:  # (NaN fails too)
         raise InvalidParameter(f"wait must be a number of seconds, more than 0 and at most {MAX_WAIT:g}")
     return seconds
