@@ -30,9 +30,8 @@ import ssl
 import time
 from functools import partial
 
-from gunicorn.workers.gthread import ThreadWorker
-
 from badkv.http import parking
+from badkv.http.lean_worker import LeanThreadWorker
 
 PARKED = object()  # handle()'s result for a connection left parked
 FD_RESERVE = 256  # descriptors kept for the log, the data dir, peer connections and the listeners
@@ -51,8 +50,8 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-class ParkingThreadWorker(ThreadWorker):
-    """gthread, plus parked requests (long-polling watches) that hold no thread while they wait."""
+class ParkingThreadWorker(LeanThreadWorker):
+    """gthread (``lean_worker.py``), plus parked requests (long-polling watches) that hold no thread while they wait."""
 
     def init_process(self):
         self.parked: dict[object, parking.Park] = {}  # connection -> its park

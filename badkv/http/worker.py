@@ -22,8 +22,8 @@ goes to the shared pool.
 
 On SIGTERM a leader first hands leadership to its most caught-up follower and
 only then stops serving, so a rolling restart never waits for an election
-timeout. Waiting watches are parked on the event loop (``parked_worker.py``). Everything else is
-gunicorn's gthread worker.
+timeout. Waiting watches are parked on the event loop (``parked_worker.py``), and an answer goes out
+with one send (``lean_worker.py``). Everything else is gunicorn's gthread worker.
 """
 
 from __future__ import annotations
