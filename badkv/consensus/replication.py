@@ -180,6 +180,9 @@ class ReplicationRules:
         self._truncate_from = index if self._truncate_from is None else min(self._truncate_from, index)
         self._unstable_from = min(self._unstable_from, index)
         self.commit_index = min(self.commit_index, index - 1)
+        # What replaces the suffix is not on disk yet: were this node elected before it is, it must not
+        # count itself for those entries.
+        self.durable_index = min(self.durable_index, index - 1)
         self._refresh_membership()
 
     def _refuse_rewrite(self, request: AppendRequest, index: int) -> None:

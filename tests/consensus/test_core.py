@@ -163,6 +163,22 @@ def test_a_conflicting_uncommitted_suffix_is_replaced():
     assert follower.commit_index == 2
 
 
+def test_a_replaced_suffix_no_longer_counts_as_durable():
+    """The log is durable only through the cut until the replacing entries are fsync'ed: were this node
+    elected meanwhile, it would otherwise count itself for entries its disk does not hold yet."""
+    follower = follower_core()
+    old = [{"index": i, "term": 1, "value": f"old{i}"} for i in (1, 2, 3)]
+    follower.step(AppendRequest(1, "n1", 0, 0, old, 0, 1, to="n2"))
+    follower.ready()
+    follower.persisted(3)
+    assert follower.durable_index == 3
+    follower.step(AppendRequest(2, "n1", 1, 1, [{"index": 2, "term": 2, "value": "new"}], 0, 2, to="n2"))
+    assert follower.ready().truncate_from == 2
+    assert follower.durable_index == 1
+    follower.persisted(2)
+    assert follower.durable_index == 2
+
+
 def test_a_follower_answers_only_what_it_was_told_to_persist_first():
     follower = follower_core()
     follower.step(AppendRequest(1, "n1", 0, 0, [{"index": 1, "term": 1, "value": "a"}], 0, 1, to="n2"))
