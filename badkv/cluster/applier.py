@@ -147,7 +147,8 @@ class Applier:
         """Block (lock not held) until the waiter's entry is acknowledged (True) or lost (False);
         None on timeout or stop."""
         node = self.node
-        waiter.event.wait(timeout)
+        if waiter.event.wait(timeout) and waiter.decided is not None:
+            return waiter.decided  # (``progressed`` decided and forgot it before it woke this thread)
         with node.lock:
             self.forget(waiter)
             if waiter.decided is None and node.stopping.is_set():

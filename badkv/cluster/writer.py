@@ -118,8 +118,9 @@ class Writer:
                 outcome = node.applier.wait(waiter, node.config.write_timeout)
                 tracing.stamp("write-woken")
             finally:
-                with node.lock:
-                    node.applier.forget(waiter)
+                if waiter.decided is None:  # (a decided waiter was forgotten when it was decided)
+                    with node.lock:
+                        node.applier.forget(waiter)
         if outcome is False:
             raise Unavailable(f"the leader changed before the {what} was committed; it did not take effect",
                               retry_after=1)
@@ -149,7 +150,8 @@ class Writer:
         writers, and a follower before it answers an append).
 
         A log that is durable through ``index`` already (in memory, or flushed by another writer
-        who then counts it) needs nothing more."""
+        who then counts it) needs nothing more, and of the writers one flush covered, the first to
+        count it does so for all."""
         node = self.node
         if node.wal.durable_index >= index:
             return
@@ -159,6 +161,8 @@ class Writer:
         except Exception as error:
             raise node.storage_failed(error) from None
         tracing.stamp("fsync-end")
+        if node.core.durable_index >= index:
+            return  # the writer whose flush covered this entry counted it already
         with node.lock:
             node.core.persisted(node.wal.durable_index)
             node.driver.run()

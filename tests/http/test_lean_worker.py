@@ -1,5 +1,6 @@
 """Tests for badkv/http/lean_worker.py: a response sent with one write puts the same bytes on the wire as
-gunicorn's own, and the heartbeat file is touched at most once per interval."""
+gunicorn's own, a body read to its end is not drained again, and the heartbeat file is touched at most
+once per interval."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from types import SimpleNamespace
 import pytest
 
 from gunicorn import util
+from gunicorn.config import Config
 from gunicorn.http import wsgi
+from gunicorn.http.parser import RequestParser
 
 from badkv.http import lean_worker
-from badkv.http.lean_worker import HEARTBEAT_EVERY, LeanThreadWorker, OneWriteResponse
+from badkv.http.lean_worker import HEARTBEAT_EVERY, LeanThreadWorker, OneWriteResponse, body_read_to_its_end
 
 
 class RecordingSocket:
@@ -76,3 +79,25 @@ def test_the_heartbeat_file_is_touched_once_per_interval(monkeypatch):
     now[0] = 100.0 + HEARTBEAT_EVERY
     worker.notify()
     assert touches == [100.0, 100.0 + HEARTBEAT_EVERY]
+
+
+def parsed(raw: bytes):
+    """The first request gunicorn's parser reads from ``raw``."""
+    return next(RequestParser(Config(), [raw], ("127.0.0.1", 5000)))
+
+
+def test_a_get_has_no_body_left_to_drain():
+    assert body_read_to_its_end(parsed(b"GET /api/v1/keys/t/k HTTP/1.1\r\nHost: x\r\n\r\n"))
+
+
+def test_a_body_is_left_to_drain_until_it_was_read_to_its_end():
+    request = parsed(b"POST /api/v1/keys/t/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+    assert not body_read_to_its_end(request)  # a view that answered without reading it
+    assert request.body.read(10) == b"hello"
+    assert body_read_to_its_end(request)
+
+
+def test_a_chunked_body_is_always_drained_by_gunicorn():
+    request = parsed(b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    assert request.body.read(100) == b"hello"
+    assert not body_read_to_its_end(request)
