@@ -96,16 +96,19 @@ def test_calls_without_a_valid_fresh_signature_change_nothing_on_a_follower(clus
     assert requests.post(url, data=attack, headers=msgpack, timeout=2).status_code == 409
     named = {**msgpack, "X-Badkv-Cluster": cluster_id(cluster), "X-Badkv-Sender": leader.name}
     assert requests.post(url, data=attack, headers=named, timeout=2).status_code == 401
-    forged = signed_headers(cluster, follower.name, path, attack, secret="a guessed secret of good length")
+    forged = signed_headers(cluster, follower.name, path, attack, sender=leader.name,
+                            secret="a guessed secret of good length")
     assert requests.post(url, data=attack, headers=forged, timeout=2).status_code == 401
-    stale = signed_headers(cluster, follower.name, path, attack, at=time.time() - 31)
+    stale = signed_headers(cluster, follower.name, path, attack, sender=leader.name, at=time.time() - 31)
     assert requests.post(url, data=attack, headers=stale, timeout=2).status_code == 401
-    foreign = signed_headers(cluster, follower.name, path, attack, cluster_name="another-cluster")
+    foreign = signed_headers(cluster, follower.name, path, attack, sender=leader.name, cluster_name="another-cluster")
     assert requests.post(url, data=attack, headers=foreign, timeout=2).status_code == 409
     assert follower_state(follower) == before
     # A captured call sent twice: a vote request, taken (and refused as stale) once, then refused as a replay.
-    vote = encode_body(VoteRequest(0, "n1", 0, 0).to_wire())[0]
-    captured = signed_headers(cluster, follower.name, "/cluster/v1/vote", vote)
+    # (Signed as the leader: whichever node won, a call signed with the follower's own name would be refused
+    # as a second process claiming it.)
+    vote = encode_body(VoteRequest(0, leader.name, 0, 0).to_wire())[0]
+    captured = signed_headers(cluster, follower.name, "/cluster/v1/vote", vote, sender=leader.name)
     assert requests.post(follower.url + "/cluster/v1/vote", data=vote, headers=captured, timeout=2).status_code \
         == 200
     replay = requests.post(follower.url + "/cluster/v1/vote", data=vote, headers=captured, timeout=2)
