@@ -216,23 +216,8 @@ class LeaseKeeper:
                 return
             entry = node.core.propose(lease_entry(revision, writes))
             for record in writes:
-                node.applier.pending[record.key] = record
                 if record.tenant == LEASE_TENANT and not record.deleted:
                     self.countdown.wrote(record)
-            waiter = node.applier.expect(entry["index"], revision)
-            try:
-                appended = node.driver.run().appended
-            except Unavailable:
-                node.applier.forget(waiter)
-                self._unpend(writes)
-                raise
-            node.applier.progressed()
-            acknowledged = node.applier.outcome(waiter)
-        node.writer.await_ack(waiter, appended or entry["index"], acknowledged, revision, "lease change")
-
-    def _unpend(self, writes: list[Record]) -> None:
-        pending = self.node.applier.pending
-        for record in writes:
-            if pending.get(record.key) is record:
-                del pending[record.key]
+            pending = node.writer.carry(entry, writes)
+        node.writer.await_entry(pending, "lease change")
 

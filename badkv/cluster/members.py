@@ -155,13 +155,5 @@ class Members:
                 entry = node.core.propose_membership(make(node.core.membership))
             except MembershipError as error:
                 raise refusal(error) from None
-            waiter = node.applier.expect(entry["index"], entry["revision"])
-            try:
-                appended = node.driver.run().appended
-            except Unavailable:
-                node.applier.forget(waiter)
-                raise
-            node.applier.progressed()
-            acknowledged = node.applier.outcome(waiter)
-        node.writer.await_ack(waiter, appended or entry["index"], acknowledged, entry["revision"],
-                              "membership change")
+            pending = node.writer.carry(entry)
+        node.writer.await_entry(pending, "membership change")

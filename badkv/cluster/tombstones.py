@@ -84,16 +84,9 @@ class TombstoneCollector:
                 return False
             revision = node.clock.next()
             entry = node.core.propose(gc_entry(revision, horizon))
-            waiter = node.applier.expect(entry["index"], revision)
-            try:
-                appended = node.driver.run().appended
-            except Unavailable:
-                node.applier.forget(waiter)
-                raise
-            node.applier.progressed()
-            acknowledged = node.applier.outcome(waiter)
+            pending = node.writer.carry(entry)
         self.proposed += 1
         logger.info("%s: gc entry %d removes the tombstones older than revision %d", node.name, entry["index"],
                     horizon)
-        node.writer.await_ack(waiter, appended or entry["index"], acknowledged, revision, "gc")
+        node.writer.await_entry(pending, "gc")
         return True

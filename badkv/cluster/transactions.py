@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 
-from badkv.errors import Unavailable
 from badkv.store import DROPPED_TENANT
 from badkv.txn import Outcome, Transaction, decide, txn_entry
 
@@ -39,23 +38,7 @@ class TransactionWriter:
             outcome = decide(txn, tenant, lambda name: node.store.get(tenant, name), revision)
             node.tenants.admit_txn(tenant, outcome.writes, outcome.replaced)
             entry = node.core.propose(txn_entry(tenant, revision, outcome.writes))
-            for record in outcome.writes:
-                node.applier.pending[record.key] = record
-            waiter = node.applier.expect(entry["index"], revision)
-            try:
-                appended = node.driver.run().appended
-            except Unavailable:
-                node.applier.forget(waiter)
-                self._unpend(outcome)
-                raise
-            node.applier.progressed()
-            acknowledged = node.applier.outcome(waiter)  # a single node in memory is done already
-        node.writer.await_ack(waiter, appended or entry["index"], acknowledged, revision, "transaction")
+            pending = node.writer.carry(entry, outcome.writes)
+        node.writer.await_entry(pending, "transaction")
         return outcome
-
-    def _unpend(self, outcome: Outcome) -> None:
-        pending = self.node.applier.pending
-        for record in outcome.writes:
-            if pending.get(record.key) is record:
-                del pending[record.key]
 

@@ -16,13 +16,15 @@ from badkv.errors import BadkvError, NotLeader, Timeout, Unavailable
 from badkv.records import Record, check_write
 
 
-class PendingWrite:
-    """A write proposed on the leader and not yet acknowledged: what ``Writer.finish`` waits for."""
+class PendingEntry:
+    """An entry the leader logged and has not had acknowledged yet: what ``Writer.await_entry`` waits for
+    (``record``: a write's stored record, else None)."""
 
-    __slots__ = ("record", "waiter", "appended", "outcome")
+    __slots__ = ("waiter", "appended", "outcome", "revision", "record")
 
-    def __init__(self, record: Record, waiter, appended: int, outcome: bool | None):
-        self.record, self.waiter, self.appended, self.outcome = record, waiter, appended, outcome
+    def __init__(self, waiter, appended: int, outcome: bool | None, revision: int, record: Record | None = None):
+        self.waiter, self.appended, self.outcome, self.revision, self.record = (waiter, appended, outcome,
+                                                                                revision, record)
 
 
 class Writer:
@@ -45,7 +47,7 @@ class Writer:
         so far are flushed and finished first, so the batch never waits for an entry of its own that
         it has not flushed yet."""
         results: list = [None] * len(writes)
-        begun: list[tuple[int, PendingWrite]] = []
+        begun: list[tuple[int, PendingEntry]] = []
         for position, write in enumerate(writes):
             if begun and (write["tenant"], write["name"]) in self.node.applier.pending:
                 self._finish_all(begun, results)
@@ -70,7 +72,7 @@ class Writer:
                 results[position] = error
 
     def begin(self, op: str, tenant: str, name: str, value: bytes, timestamp: int | None,
-              if_match: int | None, if_none_match: bool) -> PendingWrite:
+              if_match: int | None, if_none_match: bool) -> PendingEntry:
         """Admit, check, stamp and log one write (it goes out to the followers now)."""
         node = self.node
         key = (tenant, name)
@@ -87,33 +89,45 @@ class Writer:
             record = Record.build(tenant, name, value, timestamp, revision, op == "delete")
             entry = node.core.propose({"op": op, "tenant": tenant, "name": name, "value": value,
                                        "timestamp": timestamp, "revision": revision})
-            node.applier.pending[key] = record
-            waiter = node.applier.expect(entry["index"], revision)
-            try:
-                appended = node.driver.run().appended
-            except Unavailable:
-                node.applier.forget(waiter)
-                if node.applier.pending.get(key) is record:
-                    del node.applier.pending[key]
-                raise
-            node.applier.progressed()
+            pending = self.carry(entry, (record,))
             tracing.stamp("write-proposed")
-            outcome = node.applier.outcome(waiter)  # a single node in memory is done already
-        return PendingWrite(record, waiter, appended or entry["index"], outcome)
+        pending.record = record
+        return pending
 
-    def finish(self, pending: PendingWrite) -> Record:
+    def carry(self, entry: dict, records=()) -> PendingEntry:
+        """(Lock held.) For an entry just proposed here (a write, a transaction, a lease change, a gc or
+        membership entry): hold ``records`` as pending until it applies, register its waiter, and run
+        the driver, which logs the entry and sends it to the followers. If the disk failed, undo both
+        and raise Unavailable."""
+        node = self.node
+        pending = node.applier.pending
+        for record in records:
+            pending[record.key] = record
+        waiter = node.applier.expect(entry["index"], entry["revision"])
+        try:
+            appended = node.driver.run().appended
+        except Unavailable:
+            node.applier.forget(waiter)
+            for record in records:
+                if pending.get(record.key) is record:
+                    del pending[record.key]
+            raise
+        node.applier.progressed()
+        outcome = node.applier.outcome(waiter)  # a single node in memory is done already
+        return PendingEntry(waiter, appended or entry["index"], outcome, entry["revision"])
+
+    def finish(self, pending: PendingEntry) -> Record:
         """Flush the log through the write's entry, wait until the ack rule holds; the stored record."""
-        self.await_ack(pending.waiter, pending.appended, pending.outcome, pending.record.revision)
+        self.await_entry(pending)
         return pending.record
 
-    def await_ack(self, waiter, appended: int, outcome: bool | None, revision: int, what: str = "write") -> None:
-        """(Lock not held.) For any entry a leader logged with an ``Applier.expect`` waiter (a write, a
-        transaction, a lease change): flush the log through ``appended``, wait until the ack rule holds;
-        raise Unavailable if the entry was lost, Timeout if the outcome is unknown."""
-        node = self.node
+    def await_entry(self, pending: PendingEntry, what: str = "write") -> None:
+        """(Lock not held.) Flush the log through ``pending``'s entry and wait until the ack rule holds for
+        it; raise Unavailable if it was lost, Timeout if its outcome is unknown."""
+        node, waiter, outcome = self.node, pending.waiter, pending.outcome
         if outcome is None:
             try:
-                self.make_durable(appended)
+                self.make_durable(pending.appended)
                 tracing.stamp("write-wait")
                 outcome = node.applier.wait(waiter, node.config.write_timeout)
                 tracing.stamp("write-woken")
@@ -126,7 +140,7 @@ class Writer:
                               retry_after=1)
         if outcome is None:
             raise Timeout(f"the {what} was not acknowledged in time; it may or may not take effect",
-                          revision=revision)
+                          revision=pending.revision)
 
     def admit(self, keys, what: str = "write") -> None:
         """(Lock held.) Wait until this node can log a ``what`` (a write, a transaction, a lease change) on
