@@ -2,8 +2,10 @@
 
 The leader builds each write's Record once, when it admits the write; the
 record waits in ``pending`` until its entry commits and is then the very object
-the store holds. A writer waits on an event of its own; read barriers and
-writers of a busy key wait on one condition: progress wakes exactly who can go on.
+the store holds. A writer waits on an event of its own, and so does a
+linearizable read on the leader for its round (``ReadWaiter``): progress wakes
+exactly who can go on, not every waiting thread to look again. Writers of a busy
+key and leadership changes wait on one condition.
 
 A write's entry can also be lost: if its leader is deposed before the entry
 reaches a majority, the next leader's log replaces it. The writer then learns
@@ -13,6 +15,7 @@ applied there) instead of waiting for its timeout.
 
 from __future__ import annotations
 
+import collections
 import threading
 
 from badkv import tracing
@@ -36,6 +39,17 @@ class AckWaiter:
         self.decided: bool | None = None
 
 
+class ReadWaiter:
+    """A linearizable read on the leader waiting for a majority to confirm its round (call number ``seq``)."""
+
+    __slots__ = ("seq", "event", "confirmed")
+
+    def __init__(self, seq: int):
+        self.seq = seq
+        self.event = threading.Event()
+        self.confirmed: bool | None = None  # False: this node stopped leading (or stops) first
+
+
 class Applier:
     """The node's state machine side; every method runs with the node lock held unless it says so."""
 
@@ -45,6 +59,7 @@ class Applier:
         self.changed = QuietCondition(node.lock)  # read barriers and writers of a pending key wait on it
         self._waiters: list[AckWaiter] = []
         self._waiting_at: dict[int, list[AckWaiter]] = {}
+        self._reads: collections.deque[ReadWaiter] = collections.deque()  # in call-number order
 
     def apply(self, entries: list[dict]) -> None:
         """Apply committed entries in log order."""
@@ -128,7 +143,43 @@ class Applier:
                     self.forget(waiter)
                     tracing.stamp("ack-decided")
                     waiter.event.set()
+        if self._reads:
+            self._wake_reads()
         self.changed.notify_all()
+
+    def expect_read(self, seq: int) -> ReadWaiter:
+        """Register a read waiting for round ``seq`` (lock held, after ``Core.read_index``). Call numbers
+        only grow, so the queue stays in order."""
+        waiter = ReadWaiter(seq)
+        self._reads.append(waiter)
+        return waiter
+
+    def _wake_reads(self) -> None:
+        """Wake the reads whose round a majority confirmed; all of them, unconfirmed, once this node no
+        longer leads (a round it sent before may still be answered, but no longer proves anything)."""
+        reads, core = self._reads, self.node.core
+        if not core.is_leader:
+            while reads:
+                waiter = reads.popleft()
+                waiter.confirmed = False
+                waiter.event.set()
+            return
+        through = core.confirmed_through()
+        while reads and reads[0].seq <= through:
+            waiter = reads.popleft()
+            waiter.confirmed = True
+            waiter.event.set()
+
+    def wait_read(self, waiter: ReadWaiter, timeout: float) -> bool:
+        """Block (lock not held) until the read's round is confirmed (True), or not within ``timeout``,
+        or this node stopped leading (False)."""
+        if waiter.event.wait(timeout):
+            return bool(waiter.confirmed)
+        with self.node.lock:
+            if waiter.confirmed is None:
+                waiter.confirmed = False
+                self._reads.remove(waiter)
+            return waiter.confirmed
 
     def expect(self, index: int, revision: int) -> AckWaiter:
         """Register a writer for entry ``index`` (lock held, before the entry can apply)."""
@@ -166,5 +217,9 @@ class Applier:
     def release_all(self) -> None:
         """Wake every waiter (the node is stopping)."""
         for waiter in self._waiters:
+            waiter.event.set()
+        while self._reads:
+            waiter = self._reads.popleft()
+            waiter.confirmed = False
             waiter.event.set()
         self.changed.notify_all()

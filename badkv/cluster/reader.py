@@ -82,8 +82,8 @@ class Reader:
             read_index, seq = node.core.read_index()
             node.driver.run()  # the round goes out now, not at the next heartbeat
             tracing.stamp("read-round-sent")
-            confirmed = node.applier.changed.wait_for(lambda: node.core.confirmed_by_majority(seq),
-                                                      timeout=max(0.0, deadline - node.monotonic()))
+            waiter = None if node.core.confirmed_by_majority(seq) else node.applier.expect_read(seq)
+        confirmed = waiter is None or node.applier.wait_read(waiter, max(0.0, deadline - node.monotonic()))
         tracing.stamp("read-confirmed")
         if not confirmed:
             raise Unavailable("the leader could not confirm it still has a quorum", retry_after=1)

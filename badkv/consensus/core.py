@@ -113,6 +113,10 @@ class Core(ElectionRules, ReplicationRules, ReconfigurationRules):
     def confirmed_by_majority(self, seq: int) -> bool:
         return self.tracker.confirmed_by_majority(seq)
 
+    def confirmed_through(self) -> float:
+        """The highest ReadIndex call number a majority confirmed (``Tracker.confirmed_through``)."""
+        return self.tracker.confirmed_through()
+
     def _note(self, level: str, text: str) -> None:
         self._notes.append((level, text))
 

@@ -10,6 +10,7 @@ not for commit, quorum, check-quorum, ReadIndex nor the in-sync set.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -124,6 +125,15 @@ class Tracker:
     def confirmed_by_majority(self, seq: int) -> bool:
         """ReadIndex: a majority of voters answered an append sent as number ``seq`` or later."""
         return self.self_votes + sum(1 for p in self.voting() if p.acked_seq >= seq) >= self.quorum
+
+    def confirmed_through(self) -> float:
+        """ReadIndex: the highest call number a majority has confirmed, so that ``confirmed_by_majority(seq)``
+        holds exactly for ``seq <= confirmed_through()`` (infinite when the leader alone is a majority)."""
+        needed = self.quorum - self.self_votes  # follower answers a round needs
+        if needed <= 0:
+            return math.inf
+        acked = sorted((p.acked_seq for p in self.voting()), reverse=True)
+        return acked[needed - 1] if len(acked) >= needed else -math.inf
 
     def heard_within(self, ticks: int) -> int:
         """Check-quorum: voters (the leader included) that answered anything within the last ``ticks`` ticks."""

@@ -1,4 +1,4 @@
-"""The applier's acknowledgements, with the node around it reduced to what it reads."""
+"""The applier's acknowledgements and read wake-ups, with the node around it reduced to what it reads."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ class FakeCore:
 
     def __init__(self, acknowledged: int):
         self.acknowledged = acknowledged
+        self.through = 0  # the highest ReadIndex round a majority confirmed
+
+    def confirmed_through(self) -> int:
+        return self.through
 
     def acknowledged_index(self, leader_applied: int, acks: str) -> int:
         return min(self.acknowledged, leader_applied)
@@ -62,3 +66,36 @@ def test_a_lost_write_is_refused_and_a_stopping_node_leaves_undecided_writes_unk
     with node.lock:
         applier.release_all()
     assert applier.wait(undecided, timeout=1) is None
+
+
+def test_a_read_wakes_once_its_round_is_confirmed_and_later_rounds_wait_on():
+    applier, node = make_applier(acknowledged=10)
+    with node.lock:
+        first, second = applier.expect_read(3), applier.expect_read(4)
+        node.core.through = 2
+        applier.progressed()
+    assert not first.event.is_set() and not second.event.is_set()
+    with node.lock:
+        node.core.through = 3
+        applier.progressed()
+    assert applier.wait_read(first, timeout=1) is True
+    assert not second.event.is_set()
+    assert applier.wait_read(second, timeout=0.01) is False  # not confirmed in time: the read answers 503
+    with node.lock:
+        node.core.through = 4
+        applier.progressed()  # (a round confirmed after the read gave up wakes nobody)
+    assert second.confirmed is False
+
+
+def test_reads_are_woken_unconfirmed_once_the_node_stops_leading_or_stops():
+    applier, node = make_applier(acknowledged=10)
+    with node.lock:
+        deposed = applier.expect_read(5)
+        node.core.is_leader = False
+        applier.progressed()
+    assert applier.wait_read(deposed, timeout=1) is False
+    node.core.is_leader = True
+    with node.lock:
+        stopping = applier.expect_read(6)
+        applier.release_all()
+    assert applier.wait_read(stopping, timeout=1) is False
