@@ -23,6 +23,17 @@ from badkv.testing.proxy import free_port
 __all__ = ["LocalCluster", "NodeProcess", "free_port"]
 
 
+def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+    """Ask ``predicate`` every ``interval`` seconds until it holds, for at most ``timeout`` seconds; whether it
+    held (asked once more at the deadline). For what a process shows only from outside: its log, its stats."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
 class NodeProcess:
     """One ``badkv`` node started as a subprocess."""
 

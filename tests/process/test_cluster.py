@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from badkv.client import Client, ClientError
-from badkv.testing.processes import LocalCluster
+from badkv.testing.processes import LocalCluster, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -35,15 +35,6 @@ def own_cluster(tmp_path):
 
 def clients_of(cluster) -> dict[str, Client]:
     return {name: Client(node.url, timeout=5) for name, node in cluster.nodes.items()}
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def test_every_write_is_readable_on_every_node_right_after_its_202(cluster):

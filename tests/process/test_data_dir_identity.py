@@ -4,26 +4,16 @@ both sides, and counts for nothing until it is removed and added again (badkv/se
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
 from badkv.client import Client
-from badkv.testing.processes import LocalCluster, NodeProcess
+from badkv.testing.processes import LocalCluster, NodeProcess, wait_until
 
 pytestmark = pytest.mark.process
 
 ON_DISK = ["-isr-timeout", "1", "-heartbeat-interval", "0.1", "-write-timeout", "3", "-sync-interval", "1",
            "-peer-timeout", "0.5"]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def logged(node: NodeProcess, text: str) -> bool:

@@ -11,22 +11,13 @@ import pytest
 
 from badkv.client import Client, ClientError
 from badkv.config import Config
-from badkv.testing.processes import LocalCluster, NodeProcess, free_port
+from badkv.testing.processes import LocalCluster, NodeProcess, free_port, wait_until
 
 pytestmark = pytest.mark.process
 
 FAST = ["-in-memory", "-isr-timeout", "1", "-heartbeat-interval", "0.1", "-write-timeout", "3",
         "-sync-interval", "1", "-peer-timeout", "0.5"]
 ON_DISK = [arg for arg in FAST if arg != "-in-memory"]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 class WriteLoad:

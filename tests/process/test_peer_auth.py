@@ -15,7 +15,7 @@ from badkv.cluster.transport import encode_body
 from badkv.config import Config
 from badkv.consensus.messages import AppendRequest, VoteRequest
 from badkv.security.peer_auth import Signer
-from badkv.testing.processes import LocalCluster, NodeProcess, free_port
+from badkv.testing.processes import LocalCluster, NodeProcess, free_port, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -23,15 +23,6 @@ SECRET = "5f0c2e8a41b7d9c3e6a0f4b8d2c7e1a9"
 FAST = ["-isr-timeout", "1", "-heartbeat-interval", "0.1", "-write-timeout", "2", "-sync-interval", "1",
         "-peer-timeout", "0.5"]
 ATTACK_TERM = 1_000_000
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def start(tmp_path, *, in_memory: bool = True) -> LocalCluster:

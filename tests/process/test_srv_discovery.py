@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from badkv.client import Client
 from badkv.testing.dns_server import DnsServer
-from badkv.testing.processes import LocalCluster
+from badkv.testing.processes import LocalCluster, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -36,15 +35,6 @@ def discovered_cluster(tmp_path, dns_server):
     with cluster:
         cluster.wait_ready()
         yield cluster
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def test_nodes_that_discover_each_other_elect_a_leader_and_replicate_a_write(discovered_cluster, dns_server):
