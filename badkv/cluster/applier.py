@@ -16,10 +16,9 @@ applied there) instead of waiting for its timeout.
 from __future__ import annotations
 
 import collections
-import threading
 
 from badkv import tracing
-from badkv.conditions import QuietCondition
+from badkv.conditions import OneShot, QuietCondition
 from badkv.records import Key, Record
 from badkv.leases import records_of_lease_entry
 from badkv.txn import records_of_entry
@@ -32,7 +31,7 @@ class AckWaiter:
 
     def __init__(self, index: int, revision: int):
         self.index, self.revision = index, revision
-        self.event = threading.Event()
+        self.event = OneShot()
         self.applied: bool | None = None  # True: its entry applied here; False: another one took its index
         # The outcome once known, kept: the ack rule's index can move back (a follower that rejoins the
         # in-sync set has not applied everything yet), and an acknowledged write stays acknowledged.
@@ -46,7 +45,7 @@ class ReadWaiter:
 
     def __init__(self, seq: int):
         self.seq = seq
-        self.event = threading.Event()
+        self.event = OneShot()
         self.confirmed: bool | None = None  # False: this node stopped leading (or stops) first
 
 
