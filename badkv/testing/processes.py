@@ -239,8 +239,15 @@ class LocalCluster:
             raise RuntimeError(f"nodes not ready after {timeout}s: {sorted(pending)}")
 
     def stop(self) -> None:
+        """Stop every node, each even if stopping one before it failed (then raise the first failure)."""
+        failures = []
         for node in self.nodes.values():
-            node.stop()
+            try:
+                node.stop()
+            except Exception as error:  # (a node left running outlives the test and keeps its ports)
+                failures.append(error)
+        if failures:
+            raise failures[0]
 
     def __enter__(self) -> "LocalCluster":
         return self.start()
