@@ -1,6 +1,7 @@
 # Gunicorn settings for the baseline app, bench/bare_app.py.
 # They mirror the worker settings badkv gives gunicorn (badkv/http/serving.py,
-# gunicorn_settings) so the two servers differ only in the app they run.
+# gunicorn_settings). The worker class is stock gthread: badkv's own subclass
+# of it (badkv/http/lean_worker.py) is part of what the benchmark measures.
 # The harness passes this file with -c; without it gunicorn would read the
 # repository's own gunicorn.conf.py, which configures a badkv node instead.
 # The thread count and the bind address come from the command line.
