@@ -148,12 +148,14 @@ class Core(ElectionRules, ReplicationRules, ReconfigurationRules):
     def read_index(self) -> tuple[int, int]:
         """ReadIndex: the commit index to wait for, and the call number a majority must answer.
 
-        A follower with an append in flight (waiting for its disk, or for a big batch) gets a heartbeat
-        now: its answer confirms leadership as well, without waiting for that append."""
+        A follower with entries in flight (waiting for its disk, or for a big batch) gets a heartbeat
+        now: its answer confirms leadership as well, without waiting for that append. An append in
+        flight without entries (the previous read round, most often) waits for no disk: the read's round
+        is the next append, sent as soon as that one is answered, and no heartbeat doubles it."""
         seq = self.send_seq + 1
         for peer, progress in self.tracker.peers.items():
             progress.send_now = True
-            if progress.inflight and not progress.heartbeat_inflight:
+            if progress.inflight and progress.inflight_entries and not progress.heartbeat_inflight:
                 self._heartbeat(peer, progress)
         return self.commit_index, seq
 

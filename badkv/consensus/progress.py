@@ -26,6 +26,7 @@ class Progress:
     ticks_since_sent: int = 0
     send_now: bool = False  # a heartbeat or read round is due even with nothing new to carry
     inflight: bool = False  # one append at a time: the next is built when this one is answered
+    inflight_entries: int = 0  # how many entries that append carries (none: it waits for no disk)
     heartbeat_inflight: bool = False  # a Heartbeat sent while the append waits, not yet answered
     known_commit: int = 0  # the leader's commit index the follower has heard of
     acked_seq: int = 0  # the newest append (by sequence number) the follower answered

@@ -45,6 +45,7 @@ class ReplicationRules:
         progress.ticks_since_sent = 0
         progress.send_now = False
         progress.inflight = True
+        progress.inflight_entries = len(entries)
         # Below the leader's log base the follower needs the leader's state (install), not entries.
         install = progress.next_index <= self.log.base_index
         membership = self.base_membership.to_wire() if install else None  # (what the install must keep)

@@ -266,6 +266,26 @@ def test_a_read_does_not_wait_for_an_append_in_flight():
                                                                                   to="n3") is not None
 
 
+def test_a_read_behind_an_append_without_entries_waits_for_the_next_append_and_sends_no_heartbeat():
+    """An empty append in flight (the previous read's round) waits for no disk: the next read's round is
+    the append sent when it is answered, not a heartbeat beside it."""
+    network = make_network()
+    full_round(network)
+    leader = network.core("n1")
+    leader.read_index()
+    network.tick("n1")
+    first_round = [e for e in network.in_flight if isinstance(e.message, AppendRequest)]
+    assert {e.to for e in first_round} == {"n2", "n3"} and not any(e.message.entries for e in first_round)
+    _, seq = leader.read_index()  # while the first round is on its way
+    network.tick("n1")
+    assert not any(isinstance(e.message, Heartbeat) for e in network.in_flight)
+    assert not leader.confirmed_by_majority(seq)
+    exchange(network, "n2")  # the first round's answer: the read's own round goes out at once
+    assert not leader.confirmed_by_majority(seq)
+    exchange(network, "n2")
+    assert leader.confirmed_by_majority(seq)
+
+
 def test_a_single_node_leads_at_once_and_commits_on_its_own():
     core = Core("n1", ["n1"], Log(), term=0, heartbeat_ticks=2, election_ticks=10, isr_ticks=ISR_TICKS,
                 max_batch_entries=10, stamp=lambda: 7, rng=random.Random(1))
