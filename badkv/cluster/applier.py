@@ -156,17 +156,15 @@ class Applier:
     def _wake_reads(self) -> None:
         """Wake the reads whose round a majority confirmed; all of them, unconfirmed, once this node no
         longer leads (a round it sent before may still be answered, but no longer proves anything)."""
-        reads, core = self._reads, self.node.core
-        if not core.is_leader:
-            while reads:
-                waiter = reads.popleft()
-                waiter.confirmed = False
-                waiter.event.set()
-            return
-        through = core.confirmed_through()
-        while reads and reads[0].seq <= through:
+        core = self.node.core
+        self._end_reads(core.confirmed_through() if core.is_leader else None)
+
+    def _end_reads(self, through: float | None) -> None:
+        """Wake, confirmed, the reads of rounds through ``through``; with None, every read, unconfirmed."""
+        reads = self._reads
+        while reads and (through is None or reads[0].seq <= through):
             waiter = reads.popleft()
-            waiter.confirmed = True
+            waiter.confirmed = through is not None
             waiter.event.set()
 
     def wait_read(self, waiter: ReadWaiter, timeout: float) -> bool:
@@ -217,8 +215,5 @@ class Applier:
         """Wake every waiter (the node is stopping)."""
         for waiter in self._waiters:
             waiter.event.set()
-        while self._reads:
-            waiter = self._reads.popleft()
-            waiter.confirmed = False
-            waiter.event.set()
+        self._end_reads(None)
         self.changed.notify_all()

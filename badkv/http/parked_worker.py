@@ -51,7 +51,8 @@ def raise_open_file_limit() -> int:
 
 
 class ParkingThreadWorker(LeanThreadWorker):
-    """gthread (``lean_worker.py``), plus parked requests (long-polling watches) that hold no thread while they wait."""
+    """gthread (``lean_worker.py``), plus parked requests (long-polling watches) that hold no thread while
+    they wait."""
 
     def init_process(self):
         self.parked: dict[object, parking.Park] = {}  # connection -> its park

@@ -20,7 +20,7 @@ import requests
 
 from badkv.testing.proxy import free_port
 
-__all__ = ["LocalCluster", "NodeProcess", "free_port"]
+__all__ = ["LocalCluster", "NodeProcess", "free_port", "wait_until"]
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
