@@ -103,8 +103,13 @@ class Harness:
         return self.cluster.followers[0]
 
     def start(self) -> "Harness":
-        self.cluster.start()
-        self.cluster.wait_ready()
+        """Start the cluster; if it does not come up, stop what did (nodes and the proxy's thread) and raise."""
+        try:
+            self.cluster.start()
+            self.cluster.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def restart_stopped(self) -> None:

@@ -22,6 +22,10 @@ from typing import Awaitable
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+# Ports that free_port() handed out in this process, for nodes that may not listen on them yet: the kernel
+# may give such a port to the next bind to port 0, so a link's listener must not keep one (a fault test's
+# node once found its own port taken by a link, and its member addresses were no longer unique).
+HANDED_OUT_PORTS: set[int] = set()
 PASS, BLACKHOLE, RESET = "pass", "blackhole", "reset"
 DROP_REQUESTS, DROP_RESPONSES = "drop_requests", "drop_responses"
 MODES = (PASS, BLACKHOLE, RESET, DROP_REQUESTS, DROP_RESPONSES)
@@ -101,8 +105,13 @@ class Link:
         self._dropped = {REQUEST: 0, RESPONSE: 0}
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, LOOPBACK, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        while True:
+            self._server = await asyncio.start_server(self._accept, LOOPBACK, 0)
+            self.port = self._server.sockets[0].getsockname()[1]
+            if self.port not in HANDED_OUT_PORTS:
+                break
+            self._server.close()
+            await self._server.wait_closed()
         logger.info("%s: listening on port %d, forwarding to %s:%d", self.name, self.port, *self.target)
         return self.port
 

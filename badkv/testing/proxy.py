@@ -29,7 +29,8 @@ import socket
 import threading
 from typing import Any, Callable
 
-from badkv.testing.link import BLACKHOLE, DROP_REQUESTS, DROP_RESPONSES, LOOPBACK, PASS, Link, LinkStats
+from badkv.testing.link import (BLACKHOLE, DROP_REQUESTS, DROP_RESPONSES, HANDED_OUT_PORTS, LOOPBACK, PASS, Link,
+                                LinkStats)
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,15 @@ STOP_TIMEOUT_S = 2.0
 
 
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago (another process may still take it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    """Return a TCP port on 127.0.0.1 that was free a moment ago (another process may still take it), never
+    the same one twice in this process, and never one a link listens on (``HANDED_OUT_PORTS``)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            port = sock.getsockname()[1]
+        if port not in HANDED_OUT_PORTS:
+            HANDED_OUT_PORTS.add(port)
+            return port
 
 
 class ProxyNetwork:

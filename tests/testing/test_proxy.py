@@ -352,3 +352,12 @@ def test_bad_requests_are_refused(network, port, call, error):
 def test_methods_need_a_running_network():
     with pytest.raises(RuntimeError):
         ProxyNetwork().add_link("A", "B", ("127.0.0.1", 1))
+
+
+def test_free_port_never_hands_out_a_port_twice_nor_one_a_link_listens_on(echo_address):
+    handed_out = [free_port() for _ in range(200)]
+    assert len(set(handed_out)) == len(handed_out)
+    with ProxyNetwork() as network:
+        link_ports = {network.add_link("A", f"B{i}", echo_address) for i in range(20)}
+        assert not link_ports & set(handed_out)
+        assert free_port() not in link_ports
